@@ -1,0 +1,143 @@
+"""Input checks shared by loaders, metrics and every trace-level estimator.
+
+One place says what a valid set of traces is, so every public function gives the
+same clear message for the same mistake.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+__all__ = ["check_traces", "check_spikes", "check_fs", "trace_lengths"]
+
+
+def trace_lengths(traces):
+    """Number of leading non-NaN frames of each trace (NaN padding is at the end)."""
+    traces = np.asarray(traces, dtype=float)
+    finite = ~np.isnan(traces)
+    # index of the last finite value + 1; 0 for all-NaN rows
+    rev = finite[:, ::-1]
+    last = traces.shape[1] - np.argmax(rev, axis=1)
+    return np.where(finite.any(axis=1), last, 0)
+
+
+def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1):
+    """Validate a set of traces and return it as a 2-D float64 array.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_traces, n_frames) or (n_frames,)
+        Traces, NaN-padded at the end. A 1-D array is taken as one trace.
+    name : str, default="calcium"
+        Name used in error messages.
+    allow_nan_rows : bool, default=False
+        Whether traces that are entirely NaN are accepted.
+    min_frames : int, default=1
+        Minimum number of non-NaN frames every (non-empty) trace must have.
+
+    Returns
+    -------
+    X : ndarray of shape (n_traces, n_frames), float64
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not numeric, has the wrong number of dimensions, holds
+        infinite values, NaN in the middle of a trace, or all-NaN traces.
+    """
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a numeric array of shape (n_traces, n_frames); "
+            f"could not convert it to float: {exc}"
+        ) from exc
+    if X.ndim == 1:
+        X = X[np.newaxis, :]
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name} must have shape (n_traces, n_frames), got an array with "
+            f"{X.ndim} dimensions and shape {X.shape}."
+        )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {X.shape}); at least one frame is needed.")
+    if np.isinf(X).any():
+        rows = np.unique(np.nonzero(np.isinf(X))[0])
+        raise ValueError(
+            f"{name} contains infinite values in trace(s) {rows[:10].tolist()}; "
+            "replace them with finite values or NaN-pad the end of the trace."
+        )
+    lengths = trace_lengths(X)
+    empty = np.flatnonzero(lengths == 0)
+    if len(empty) and not allow_nan_rows:
+        raise ValueError(
+            f"{name} trace(s) {empty[:10].tolist()} contain only NaN; "
+            "remove them before fitting or predicting."
+        )
+    n_nan_inside = np.isnan(X).sum(axis=1) - (X.shape[1] - lengths)
+    bad = np.flatnonzero((n_nan_inside > 0) & (lengths > 0))
+    if len(bad):
+        raise ValueError(
+            f"{name} trace(s) {bad[:10].tolist()} have NaN values before their last "
+            "finite frame; only NaN padding at the end of a trace is supported. "
+            "Interpolate over gaps (e.g. pandas.Series.interpolate) first."
+        )
+    short = np.flatnonzero((lengths > 0) & (lengths < min_frames))
+    if len(short):
+        raise ValueError(
+            f"{name} trace(s) {short[:10].tolist()} have fewer than {min_frames} frames "
+            f"(shortest has {int(lengths[short].min())})."
+        )
+    return X
+
+
+def check_spikes(y, X=None, *, name="spikes", calcium_name="calcium"):
+    """Validate spike counts, optionally against the calcium traces they belong to.
+
+    Spike counts must be non-negative; fractional values are allowed (binned or
+    smoothed rates) but negative values are not. Where ``X`` is given, shapes must
+    match and spikes must be finite wherever calcium is.
+    """
+    y = check_traces(y, name=name, allow_nan_rows=True)
+    if X is not None:
+        if y.shape != X.shape:
+            raise ValueError(
+                f"{calcium_name} has shape {X.shape} but {name} has shape {y.shape}; "
+                "both must be (n_traces, n_frames) and cover the same frames."
+            )
+        missing = np.isnan(y) & ~np.isnan(X)
+        if missing.any():
+            rows = np.unique(np.nonzero(missing)[0])
+            lx, ly = trace_lengths(X), trace_lengths(y)
+            r = int(rows[0])
+            raise ValueError(
+                f"{calcium_name} trace {r} has {lx[r]} frames but {name} has {ly[r]}; "
+                "both must cover the same frames "
+                f"(traces with this problem: {rows[:10].tolist()})."
+            )
+    if np.nanmin(y) < 0 if np.isfinite(y).any() else False:
+        rows = np.unique(np.nonzero(y < 0)[0])
+        raise ValueError(
+            f"{name} must be non-negative spike counts; trace(s) {rows[:10].tolist()} "
+            "have negative values."
+        )
+    return y
+
+
+def check_fs(fs, name="fs"):
+    """Validate a sampling rate in Hz."""
+    try:
+        fs = float(fs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a positive number in Hz, got {fs!r}.") from exc
+    if not np.isfinite(fs) or fs <= 0:
+        raise ValueError(f"{name} must be a positive number in Hz, got {fs!r}.")
+    return fs
+
+
+def warn_dropped(what, n, reason):
+    """Warn that ``n`` items were dropped; nothing is dropped silently."""
+    if n:
+        warnings.warn(f"dropped {n} {what}: {reason}", UserWarning, stacklevel=3)

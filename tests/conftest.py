@@ -1,0 +1,47 @@
+"""Shared fixtures: a seeded simulated recording and the real data in ../shared/data."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _find_shared_data():
+    env = os.environ.get("CALGAN_SHARED_DATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "data")
+    for path in candidates:
+        if (path / "spikefinder").is_dir() or (path / "cascade").is_dir():
+            return path
+    return None
+
+
+SHARED_DATA = _find_shared_data()
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """Path to ../shared/data; tests using it are skipped where it is absent."""
+    if SHARED_DATA is None:
+        pytest.skip("../shared/data is not present next to the checkout")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def spikefinder_dir(shared_data):
+    return shared_data / "spikefinder"
+
+
+@pytest.fixture(scope="session")
+def cascade_dir(shared_data):
+    return shared_data / "cascade"
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
