@@ -124,7 +124,8 @@ def rebin_counts(counts, fs_in, fs_out, n_out=None):
     fs_in, fs_out : float
         Frame rates in Hz.
     n_out : int, optional
-        Number of output frames; defaults to the frames covering the same span.
+        Number of output frames; defaults to the same number of frames as
+        :func:`resample_calcium` gives, so calcium and spikes stay aligned.
 
     Returns
     -------
@@ -139,7 +140,7 @@ def rebin_counts(counts, fs_in, fs_out, n_out=None):
     counts = np.asarray(counts, dtype=float)
     fs_in, fs_out = check_fs(fs_in, "fs_in"), check_fs(fs_out, "fs_out")
     if n_out is None:
-        n_out = max(int(round(len(counts) * fs_out / fs_in)), 1)
+        n_out = _n_frames_out(len(counts), fs_in, fs_out)
     cum = np.concatenate([[0.0], np.cumsum(counts)])
     edges_in = np.arange(len(counts) + 1) / fs_in
     edges_out = np.arange(n_out + 1) / fs_out

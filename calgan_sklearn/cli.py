@@ -1,0 +1,247 @@
+"""The ``calgan`` command: the common jobs, each a thin call into the public API.
+
+Run ``calgan --help`` for the list of subcommands and ``calgan CMD --help`` for
+each one's options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("calgan_sklearn")
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# -- subcommands ------------------------------------------------------------------
+def cmd_simulate(args):
+    from .datasets import make_calcium, write_spikefinder
+
+    out = Path(args.out)
+    for i, indicator in enumerate(args.indicator):
+        data = make_calcium(
+            n_neurons=args.n_neurons,
+            duration=args.duration,
+            fs=args.fs,
+            indicator=indicator,
+            noise_level=args.noise_level,
+            random_state=None if args.seed is None else args.seed + i,
+        )
+        number = args.first_dataset + i
+        files = write_spikefinder(data, out, split=args.split, dataset=number)
+        print(f"dataset {number} ({indicator}): {data.calcium.shape[0]} traces -> "
+              + ", ".join(str(f) for f in files))
+    return 0
+
+
+def cmd_info(args):
+    import pandas as pd
+
+    from ._validation import trace_lengths
+    from .datasets import load_folder
+    from .metrics import noise_level
+
+    data = load_folder(args.path, fs=args.fs, split=args.split)
+    rows = []
+    for name in pd.unique(data.dataset):
+        sel = data.dataset == name
+        cal = data.calcium[sel]
+        n = trace_lengths(cal)
+        row = {
+            "dataset": name,
+            "indicator": ", ".join(pd.unique(data.indicator[sel])),
+            "traces": int(sel.sum()),
+            "neurons": len(pd.unique(data.neuron[sel])),
+            "fs_hz": data.fs,
+            "minutes": round(n.sum() / data.fs / 60, 1),
+            "median_len_s": round(float(np.median(n)) / data.fs, 1),
+            "noise_level": round(float(np.nanmedian(noise_level(cal, fs=data.fs))), 2),
+        }
+        if data.spikes is not None:
+            spk = np.nansum(data.spikes[sel])
+            row["spikes"] = int(round(spk))
+            row["rate_hz"] = round(spk / (n.sum() / data.fs), 2)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    print("noise_level: CASCADE's nu in %/sqrt(s) (1 excellent, 3-4 decent, >5 poor); "
+          "only meaningful for dF/F data, SpikeFinder calcium is in arbitrary units.")
+    return 0
+
+
+def cmd_fit(args):
+    from . import DeepSpikeInference
+    from .datasets import load_folder
+
+    data = load_folder(args.data, fs=args.fs)
+    if data.spikes is None:
+        raise ValueError("calgan fit needs labelled data: the folders hold no spike files.")
+    model = DeepSpikeInference(
+        fs=data.fs, epochs=args.epochs, random_state=args.seed, verbose=int(args.verbose)
+    )
+    model.fit(data.calcium, data.spikes)
+    model.save(args.out)
+    print(f"trained on {data.calcium.shape[0]} traces from {len(set(data.dataset))} "
+          f"dataset(s); saved to {args.out}")
+    return 0
+
+
+def cmd_infer(args):
+    from .datasets import read_calcium_csv, write_rates_csv
+
+    calcium, columns = read_calcium_csv(args.input)
+    model = _load_model(args.model)
+    model.set_params(fs=args.fs)
+    rates = model.predict(calcium)
+    write_rates_csv(rates, columns, args.output)
+    print(f"wrote spike rates for {calcium.shape[0]} traces to {args.output}")
+    return 0
+
+
+def _load_model(spec):
+    if spec == "pretrained":
+        from .pretrained import load_pretrained
+
+        return load_pretrained()
+    from .models import load_model
+
+    return load_model(spec)
+
+
+def cmd_benchmark(args):
+    from .benchmark import run_benchmark
+
+    if (args.train is None) != (args.test is None):
+        raise ValueError("--train and --test go together: give both, or neither.")
+    if args.data and args.train:
+        raise ValueError("give either --data (leave-one-dataset-out) or --train/--test.")
+    table = run_benchmark(
+        data=args.data or None,
+        train=args.train,
+        test=args.test,
+        fs=args.fs,
+        out_dir=args.out,
+        random_state=args.seed,
+        progress=not args.no_progress,
+    )
+    print(_format_table(table))
+    print(f"\ntable and figure written to {Path(args.out).resolve()}")
+    return 0
+
+
+def _format_table(table):
+    return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def cmd_sample(args):
+    import pandas as pd
+
+    from .datasets import load_folder, make_calcium, make_windows
+    from .models import CalciumGAN
+
+    data = load_folder(args.data, fs=100.0) if args.data else make_calcium(random_state=args.seed)
+    X, y, _ = make_windows(data.calcium, data.spikes, window=args.window, target="center")
+    gan = CalciumGAN(epochs=args.epochs, random_state=args.seed, verbose=int(args.verbose))
+    gan.fit(X, y)
+    labels = np.tile([0, 1], args.n // 2 + 1)[: args.n]
+    samples, labels = gan.sample(args.n, y=labels, random_state=args.seed)
+    frame = pd.DataFrame(samples.T)
+    frame.to_csv(args.out, index=False)
+    print(f"wrote {args.n} synthetic windows ({args.window} frames, columns) to {args.out}; "
+          f"labels (spike in centre): {labels.tolist()[:10]}...")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="calgan",
+        description="Deep generative and discriminative models of calcium imaging data.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="write simulated recordings as SpikeFinder CSVs")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--indicator", nargs="+", default=["GCaMP6s"],
+                   help="one dataset per indicator (default: GCaMP6s)")
+    p.add_argument("--n-neurons", type=int, default=10)
+    p.add_argument("--duration", type=float, default=300.0, help="seconds per neuron")
+    p.add_argument("--fs", type=float, default=100.0, help="frame rate in Hz")
+    p.add_argument("--noise-level", type=float, default=2.0,
+                   help="CASCADE noise level nu in %%/sqrt(s)")
+    p.add_argument("--first-dataset", type=int, default=1, help="number of the first dataset")
+    p.add_argument("--split", default="train")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("info", help="summarise a SpikeFinder or CASCADE data folder")
+    p.add_argument("path", nargs="+", help="data folder(s) or file(s)")
+    p.add_argument("--fs", type=float, default=100.0, help="common rate to load at (Hz)")
+    p.add_argument("--split", default="train")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("fit", help="train the deep spike-inference model")
+    p.add_argument("--data", action="append", required=True,
+                   help="SpikeFinder or CASCADE folder (repeat for several)")
+    p.add_argument("--out", required=True, help="model file to write (.keras)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the model's default")
+    p.add_argument("--fs", type=float, default=100.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("infer", help="infer spike rates for a calcium CSV")
+    p.add_argument("--model", default="pretrained", help="model file, or 'pretrained'")
+    p.add_argument("--input", required=True, help="N.test.calcium.csv (SpikeFinder layout)")
+    p.add_argument("--output", required=True, help="rates CSV to write (same layout)")
+    p.add_argument("--fs", type=float, default=100.0, help="frame rate of the input (Hz)")
+    p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("benchmark", help="compare deep models with classical baselines")
+    p.add_argument("--data", action="append", help="leave-one-dataset-out over these folders")
+    p.add_argument("--train", action="append", help="training folder(s) for a fixed split")
+    p.add_argument("--test", action="append", help="test folder(s) for a fixed split")
+    p.add_argument("--out", default="calgan_out", help="folder for the CSV table and PNG figure")
+    p.add_argument("--fs", type=float, default=100.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("sample", help="train a CalciumGAN and write synthetic windows")
+    p.add_argument("--data", action="append", help="data folder(s); default: simulated")
+    p.add_argument("--out", required=True, help="CSV to write (one column per window)")
+    p.add_argument("--n", type=int, default=20, help="number of windows")
+    p.add_argument("--window", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``calgan`` console script."""
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"calgan {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

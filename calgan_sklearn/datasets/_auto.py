@@ -1,0 +1,191 @@
+"""Load any mix of SpikeFinder-layout and CASCADE folders into one Bunch."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .._validation import check_fs
+
+__all__ = ["detect_layout", "load_folder", "concat_bunches", "read_calcium_csv", "write_rates_csv"]
+
+_SF_PATTERN = re.compile(r"^(\d+)\.(\w+)\.calcium\.csv$")
+
+
+def detect_layout(path):
+    """Say whether ``path`` holds SpikeFinder CSVs or CASCADE ``.mat`` files.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder of ``N.<split>.calcium.csv`` files, a CASCADE dataset folder
+        (``*.mat``), a folder of CASCADE dataset folders, or one such file.
+
+    Returns
+    -------
+    layout : {"spikefinder", "cascade"}
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path} does not exist; pass a SpikeFinder or CASCADE data folder.")
+    if path.is_file():
+        if path.suffix == ".mat":
+            return "cascade"
+        if _SF_PATTERN.match(path.name):
+            return "spikefinder"
+        raise ValueError(
+            f"{path} is neither a SpikeFinder 'N.<split>.calcium.csv' file nor a CASCADE "
+            "'.mat' file."
+        )
+    if any(_SF_PATTERN.match(p.name) for p in path.iterdir()):
+        return "spikefinder"
+    if any(path.glob("*.mat")) or any(path.glob("*/*.mat")):
+        return "cascade"
+    listing = sorted(p.name for p in path.iterdir())[:10]
+    raise ValueError(
+        f"{path} holds no SpikeFinder files ('N.<split>.calcium.csv') and no CASCADE '.mat' "
+        f"files (found: {listing}); point it at a folder of either kind."
+    )
+
+
+def concat_bunches(bunches):
+    """Stack several loader Bunches (same ``fs``) into one, NaN-padding to the longest."""
+    bunches = list(bunches)
+    if not bunches:
+        raise ValueError("no data to concatenate.")
+    rates = {float(b.fs) for b in bunches}
+    if len(rates) > 1:
+        raise ValueError(
+            f"cannot stack data recorded at different rates {sorted(rates)} Hz; "
+            "load them with a common fs."
+        )
+    width = max(b.calcium.shape[1] for b in bunches)
+    labelled = all(b.spikes is not None for b in bunches)
+
+    def pad(a):
+        out = np.full((a.shape[0], width), np.nan)
+        out[:, : a.shape[1]] = a
+        return out
+
+    out = Bunch(
+        calcium=np.vstack([pad(b.calcium) for b in bunches]),
+        spikes=np.vstack([pad(b.spikes) for b in bunches]) if labelled else None,
+        fs=rates.pop(),
+        DESCR="\n\n".join(str(b.get("DESCR", "")) for b in bunches),
+    )
+    for key in ("dataset", "neuron", "indicator"):
+        out[key] = np.concatenate([np.asarray(b[key], dtype=str) for b in bunches])
+    return out
+
+
+def load_folder(paths, fs=100.0, split="train"):
+    """Load SpikeFinder and/or CASCADE folders into one Bunch at a common rate.
+
+    Parameters
+    ----------
+    paths : str, Path or list of them
+        Folders (or files) in either layout; each is detected with
+        :func:`detect_layout`.
+    fs : float, default=100.0
+        Common frame rate in Hz. CASCADE data is resampled to it (spike counts
+        preserved); SpikeFinder data (100 Hz) is resampled if ``fs`` differs.
+    split : str, default="train"
+        SpikeFinder file split to read (``"train"`` or ``"test"``).
+
+    Returns
+    -------
+    data : Bunch
+        Same fields as :func:`load_spikefinder`.
+    """
+    from . import load_cascade, load_spikefinder
+    from ._resample import resample_traces
+
+    fs = check_fs(fs)
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    bunches = []
+    for path in paths:
+        if detect_layout(path) == "cascade":
+            bunches.append(load_cascade(path, fs=fs))
+            continue
+        path = Path(path)
+        if path.is_file():
+            b = load_spikefinder(path.parent, split=split,
+                                 datasets=[int(_SF_PATTERN.match(path.name).group(1))])
+        else:
+            b = load_spikefinder(path, split=split)
+        if not np.isclose(b.fs, fs):
+            b.calcium = resample_traces(b.calcium, b.fs, fs)
+            if b.spikes is not None:
+                b.spikes = resample_traces(b.spikes, b.fs, fs, kind="counts")
+            b.fs = fs
+        bunches.append(b)
+    return concat_bunches(bunches)
+
+
+def read_calcium_csv(path):
+    """Read one SpikeFinder-layout CSV (one column per neuron) into traces.
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV with a header row of column names and one row per frame; shorter
+        traces are padded at the end with empty fields.
+
+    Returns
+    -------
+    calcium : ndarray of shape (n_traces, n_frames)
+        The columns as rows, NaN-padded.
+    columns : list of str
+        The header, to write results back in the same layout.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist or is not a file.")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"{path} is empty; expected a header row and one row per frame.") from exc
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"{path} has no data rows; expected one row per frame.")
+    for column in frame.columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = values.isna() & frame[column].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(
+                f"{path}, column {column!r}, data row {row + 1}: "
+                f"{frame[column].iloc[row]!r} is not a number."
+            )
+        frame[column] = values
+    from .._validation import check_traces
+
+    calcium = check_traces(frame.to_numpy(dtype=float).T, name=f"{path.name}")
+    return calcium, [str(c) for c in frame.columns]
+
+
+def write_rates_csv(rates, columns, path):
+    """Write rates ``(n_traces, n_frames)`` as a SpikeFinder-layout CSV.
+
+    Columns are the given header; NaN padding is written as empty fields, so
+    the file lines up frame by frame with the calcium file it came from.
+    """
+    import pandas as pd
+
+    rates = np.asarray(rates, dtype=float)
+    if rates.ndim != 2 or rates.shape[0] != len(columns):
+        raise ValueError(
+            f"rates has shape {rates.shape} but {len(columns)} column names were given; "
+            "expected one trace per column."
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rates.T, columns=list(columns)).to_csv(
+        path, index=False, float_format="%.9g", na_rep=""
+    )
+    return path
