@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -35,46 +36,86 @@ def cmd_simulate(args):
             noise_level=args.noise_level,
             random_state=None if args.seed is None else args.seed + i,
         )
-        number = args.first_dataset + i
-        files = write_spikefinder(data, out, split=args.split, dataset=number)
-        print(f"dataset {number} ({indicator}): {data.calcium.shape[0]} traces -> "
-              + ", ".join(str(f) for f in files))
+        number = data.dataset[0] if args.first_dataset is None else args.first_dataset + i
+        write_spikefinder(data, out, split=args.split, dataset=number, overwrite=args.overwrite)
+        print(
+            f"dataset {number} ({indicator}): {data.calcium.shape[0]} traces of "
+            f"{args.duration:g} s -> {out / f'{number}.{args.split}.calcium.csv'} (+ spikes)"
+        )
     return 0
 
 
 def cmd_info(args):
     import pandas as pd
 
-    from ._validation import trace_lengths
-    from .datasets import load_folder
-    from .metrics import noise_level
-
-    data = load_folder(args.path, fs=args.fs, split=args.split)
-    rows = []
-    for name in pd.unique(data.dataset):
-        sel = data.dataset == name
-        cal = data.calcium[sel]
-        n = trace_lengths(cal)
-        row = {
-            "dataset": name,
-            "indicator": ", ".join(pd.unique(data.indicator[sel])),
-            "traces": int(sel.sum()),
-            "neurons": len(pd.unique(data.neuron[sel])),
-            "fs_hz": data.fs,
-            "minutes": round(n.sum() / data.fs / 60, 1),
-            "median_len_s": round(float(np.median(n)) / data.fs, 1),
-            "noise_level": round(float(np.nanmedian(noise_level(cal, fs=data.fs))), 2),
-        }
-        if data.spikes is not None:
-            spk = np.nansum(data.spikes[sel])
-            row["spikes"] = int(round(spk))
-            row["rate_hz"] = round(spk / (n.sum() / data.fs), 2)
-        rows.append(row)
+    rows = [row for path in args.path for row in _summarise(path, args.split)]
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
-    print("noise_level: CASCADE's nu in %/sqrt(s) (1 excellent, 3-4 decent, >5 poor); "
-          "only meaningful for dF/F data, SpikeFinder calcium is in arbitrary units.")
+    print(
+        "noise_level: CASCADE's nu in %/sqrt(s) at the native frame rate (1 excellent, "
+        "3-4 decent, >5 poor); meaningful for dF/F data only (SpikeFinder calcium is in "
+        "arbitrary units)."
+    )
     return 0
+
+
+def _native_bunches(path, split):
+    """Each recording at its own frame rate: one Bunch per SpikeFinder folder or .mat file."""
+    from .datasets import detect_layout, load_cascade, load_spikefinder
+
+    path = Path(path)
+    if detect_layout(path) == "spikefinder":
+        yield load_spikefinder(path if path.is_dir() else path.parent, split=split)
+        return
+    files = [path] if path.is_file() else sorted(path.rglob("*.mat"))
+    for file in files:
+        yield load_cascade(file)
+
+
+def _summarise(path, split):
+    from ._validation import trace_lengths
+    from .metrics import noise_level
+
+    per_dataset = {}
+    for data in _native_bunches(path, split):
+        n = trace_lengths(data.calcium)
+        nu = noise_level(data.calcium, fs=data.fs)
+        for i, name in enumerate(data.dataset):
+            d = per_dataset.setdefault(
+                name,
+                {
+                    "indicator": data.indicator[i],
+                    "neurons": set(),
+                    "rates": set(),
+                    "seconds": 0.0,
+                    "nu": [],
+                    "traces": 0,
+                    "spikes": 0.0,
+                    "labelled": True,
+                },
+            )
+            d["traces"] += 1
+            d["neurons"].add(data.neuron[i])
+            d["rates"].add(round(float(data.fs)))
+            d["seconds"] += n[i] / data.fs
+            d["nu"].append(nu[i])
+            if data.spikes is None:
+                d["labelled"] = False
+            else:
+                d["spikes"] += np.nansum(data.spikes[i])
+    for name, d in per_dataset.items():
+        rates = sorted(d["rates"])
+        yield {
+            "dataset": name,
+            "indicator": d["indicator"],
+            "traces": d["traces"],
+            "neurons": len(d["neurons"]),
+            "fs_hz": "/".join(str(r) for r in rates),
+            "minutes": round(d["seconds"] / 60, 1),
+            "noise_level": round(float(np.nanmedian(d["nu"])), 2),
+            "spikes": int(round(d["spikes"])) if d["labelled"] else None,
+            "rate_hz": round(d["spikes"] / d["seconds"], 2) if d["labelled"] else None,
+        }
 
 
 def cmd_fit(args):
@@ -89,8 +130,10 @@ def cmd_fit(args):
     )
     model.fit(data.calcium, data.spikes)
     model.save(args.out)
-    print(f"trained on {data.calcium.shape[0]} traces from {len(set(data.dataset))} "
-          f"dataset(s); saved to {args.out}")
+    print(
+        f"trained on {data.calcium.shape[0]} traces from {len(set(data.dataset))} "
+        f"dataset(s); saved to {args.out}"
+    )
     return 0
 
 
@@ -155,8 +198,10 @@ def cmd_sample(args):
     samples, labels = gan.sample(args.n, y=labels, random_state=args.seed)
     frame = pd.DataFrame(samples.T)
     frame.to_csv(args.out, index=False)
-    print(f"wrote {args.n} synthetic windows ({args.window} frames, columns) to {args.out}; "
-          f"labels (spike in centre): {labels.tolist()[:10]}...")
+    print(
+        f"wrote {args.n} synthetic windows ({args.window} frames, columns) to {args.out}; "
+        f"labels (spike in centre): {labels.tolist()[:10]}..."
+    )
     return 0
 
 
@@ -171,27 +216,41 @@ def build_parser():
 
     p = sub.add_parser("simulate", help="write simulated recordings as SpikeFinder CSVs")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--indicator", nargs="+", default=["GCaMP6s"],
-                   help="one dataset per indicator (default: GCaMP6s)")
+    p.add_argument(
+        "--indicator",
+        nargs="+",
+        default=["GCaMP6s"],
+        help="one dataset per indicator (default: GCaMP6s)",
+    )
     p.add_argument("--n-neurons", type=int, default=10)
     p.add_argument("--duration", type=float, default=300.0, help="seconds per neuron")
     p.add_argument("--fs", type=float, default=100.0, help="frame rate in Hz")
-    p.add_argument("--noise-level", type=float, default=2.0,
-                   help="CASCADE noise level nu in %%/sqrt(s)")
-    p.add_argument("--first-dataset", type=int, default=1, help="number of the first dataset")
+    p.add_argument(
+        "--noise-level", type=float, default=2.0, help="CASCADE noise level nu in %%/sqrt(s)"
+    )
+    p.add_argument(
+        "--first-dataset",
+        type=int,
+        default=None,
+        help="number the datasets from here (default: label them sim-<indicator>)",
+    )
     p.add_argument("--split", default="train")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("info", help="summarise a SpikeFinder or CASCADE data folder")
     p.add_argument("path", nargs="+", help="data folder(s) or file(s)")
-    p.add_argument("--fs", type=float, default=100.0, help="common rate to load at (Hz)")
     p.add_argument("--split", default="train")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("fit", help="train the deep spike-inference model")
-    p.add_argument("--data", action="append", required=True,
-                   help="SpikeFinder or CASCADE folder (repeat for several)")
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="SpikeFinder or CASCADE folder (repeat for several)",
+    )
     p.add_argument("--out", required=True, help="model file to write (.keras)")
     p.add_argument("--epochs", type=int, default=None, help="default: the model's default")
     p.add_argument("--fs", type=float, default=100.0)
@@ -226,19 +285,26 @@ def build_parser():
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv=None):
     """Entry point of the ``calgan`` console script."""
     _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if args.command is None:
         parser.print_help()
         return 0
+    warnings.showwarning = _show_warning
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"calgan {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

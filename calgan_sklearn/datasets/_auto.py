@@ -12,7 +12,7 @@ from .._validation import check_fs
 
 __all__ = ["detect_layout", "load_folder", "concat_bunches", "read_calcium_csv", "write_rates_csv"]
 
-_SF_PATTERN = re.compile(r"^(\d+)\.(\w+)\.calcium\.csv$")
+_SF_PATTERN = re.compile(r"^([^.]+)\.([^.]+)\.calcium\.csv$")
 
 
 def detect_layout(path):
@@ -113,8 +113,9 @@ def load_folder(paths, fs=100.0, split="train"):
             continue
         path = Path(path)
         if path.is_file():
-            b = load_spikefinder(path.parent, split=split,
-                                 datasets=[int(_SF_PATTERN.match(path.name).group(1))])
+            b = load_spikefinder(
+                path.parent, split=split, datasets=[_SF_PATTERN.match(path.name).group(1)]
+            )
         else:
             b = load_spikefinder(path, split=split)
         if not np.isclose(b.fs, fs):

@@ -101,8 +101,11 @@ def bin_spike_times(spike_times, frame_times):
         raise ValueError("frame_times must be strictly increasing.")
     dt = np.median(np.diff(frame_times)) if len(frame_times) > 1 else 1.0
     edges = np.concatenate(
-        [[frame_times[0] - dt / 2], (frame_times[1:] + frame_times[:-1]) / 2,
-         [frame_times[-1] + dt / 2]]
+        [
+            [frame_times[0] - dt / 2],
+            (frame_times[1:] + frame_times[:-1]) / 2,
+            [frame_times[-1] + dt / 2],
+        ]
     )
     idx = np.searchsorted(edges, spikes, side="right") - 1
     inside = (idx >= 0) & (idx < len(frame_times))

@@ -1,0 +1,35 @@
+"""Loaders for ground-truth calcium imaging data, the simulator and window extraction.
+
+Every loader returns a :class:`sklearn.utils.Bunch` with ``calcium`` and
+``spikes`` arrays of shape (n_traces, n_frames), NaN-padded at the end, the frame
+rate ``fs`` and per-trace ``dataset`` / ``neuron`` / ``indicator`` labels usable
+as ``groups=`` for scikit-learn's group splitters.
+"""
+
+from ._auto import concat_bunches, detect_layout, load_folder, read_calcium_csv, write_rates_csv
+from ._cascade import load_cascade
+from ._labels import SPIKEFINDER_INDICATORS
+from ._resample import bin_spike_times, rebin_counts, resample_calcium, resample_traces
+from ._simulate import INDICATORS, estimate_decay_time, make_calcium
+from ._spikefinder import load_spikefinder, write_spikefinder
+from ._windows import make_windows
+
+__all__ = [
+    "concat_bunches",
+    "detect_layout",
+    "load_folder",
+    "read_calcium_csv",
+    "write_rates_csv",
+    "INDICATORS",
+    "SPIKEFINDER_INDICATORS",
+    "bin_spike_times",
+    "estimate_decay_time",
+    "load_cascade",
+    "load_spikefinder",
+    "make_calcium",
+    "make_windows",
+    "rebin_counts",
+    "resample_calcium",
+    "resample_traces",
+    "write_spikefinder",
+]

@@ -1,0 +1,50 @@
+"""Per-trace labels shared by every loader: indicators and NaN-padded stacking."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+__all__ = ["SPIKEFINDER_INDICATORS", "indicator_from_label", "stack_padded"]
+
+#: Indicator of each SpikeFinder dataset (Berens et al. 2018, PLoS Comput Biol,
+#: Table 1; the test datasets 1-5 use the same indicators as training 1-5).
+SPIKEFINDER_INDICATORS = {
+    "1": "OGB-1",
+    "2": "OGB-1",
+    "3": "GCaMP6s",
+    "4": "OGB-1",
+    "5": "GCaMP6s",
+    "6": "GCaMP5k",
+    "7": "GCaMP6f",
+    "8": "GCaMP6s",
+    "9": "jRCaMP1a",
+    "10": "jRGECO1a",
+}
+
+# "DS09-GCaMP6f-m-V1" (CASCADE) and "sim-GCaMP6s" (make_calcium)
+_LABEL_RE = re.compile(r"^(?:DS\d+-([^-]+)|sim-(.+))$")
+
+
+def indicator_from_label(label):
+    """Indicator named by a dataset label, or ``"unknown"``.
+
+    SpikeFinder numbers are looked up in :data:`SPIKEFINDER_INDICATORS`; CASCADE
+    folder names (``"DS09-GCaMP6f-m-V1"``) and simulator labels
+    (``"sim-GCaMP6s"``) carry the indicator as their second part.
+    """
+    label = str(label)
+    if label in SPIKEFINDER_INDICATORS:
+        return SPIKEFINDER_INDICATORS[label]
+    match = _LABEL_RE.match(label)
+    return (match.group(1) or match.group(2)) if match else "unknown"
+
+
+def stack_padded(rows, n_frames=None):
+    """Stack 1-D arrays of different lengths into a NaN-padded 2-D float array."""
+    width = max((len(r) for r in rows), default=0) if n_frames is None else n_frames
+    out = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out
