@@ -24,7 +24,7 @@ SPIKEFINDER_INDICATORS = {
 }
 
 # "DS09-GCaMP6f-m-V1" (CASCADE) and "sim-GCaMP6s" (make_calcium)
-_LABEL_RE = re.compile(r"^(?:DS\d+-([^-]+)|sim-(.+))$")
+_LABEL_RE = re.compile(r"^(?:DS\d+-([^-]+)(?:-.*)?|sim-(.+))$")
 
 
 def indicator_from_label(label):
