@@ -1,0 +1,178 @@
+"""What every classical baseline shares: normalisation, the per-trace loop, calibration.
+
+A baseline turns one trace into a non-negative activity signal in its own units
+(``_infer_trace``). This base class validates the input, optionally rescales each
+trace to units of its noise level (so arbitrary-unit recordings are comparable),
+and learns one global scale on the training traces that turns the activity into
+expected spikes per frame.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import trace_lengths
+from ..base import SpikeInferenceMixin
+
+__all__ = ["robust_noise_sd"]
+
+_MAD_TO_SD = 1.4826
+
+
+def robust_noise_sd(x):
+    """Noise standard deviation of one trace from the median absolute first difference.
+
+    Frame-to-frame differences of a slow calcium signal are dominated by noise;
+    for white noise of SD ``sigma`` the differences have SD ``sigma * sqrt(2)``,
+    and the median absolute deviation is robust to the few large steps that
+    spikes cause.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n_frames,)
+        One trace without NaN.
+
+    Returns
+    -------
+    sd : float
+        Estimated noise SD; a tiny positive number for constant traces.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calgan_sklearn.baselines import robust_noise_sd
+    >>> x = np.random.default_rng(0).normal(scale=2.0, size=10_000)
+    >>> round(robust_noise_sd(x), 1)
+    2.0
+    """
+    x = np.asarray(x, dtype=float)
+    if len(x) < 2:
+        return 1.0
+    d = np.diff(x)
+    sd = _MAD_TO_SD * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
+    if not np.isfinite(sd) or sd <= 0:
+        sd = np.std(d) / np.sqrt(2.0)
+    return float(sd) if sd > 0 else 1e-12
+
+
+def estimate_ar(x, p, fudge_factor=0.98):
+    """OASIS's AR(p) coefficients and noise SD of one trace, deterministically.
+
+    ``oasis.functions.estimate_parameters`` replaces out-of-range AR roots with
+    draws from NumPy's global generator; it is seeded here and restored after,
+    so predictions do not depend on (or change) the user's global random state.
+    """
+    from oasis.functions import estimate_parameters
+
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002
+    try:
+        g, sn = estimate_parameters(x, p=p, fudge_factor=fudge_factor)
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+    return tuple(float(v) for v in np.atleast_1d(g)), float(sn)
+
+
+class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
+    """Base for classical estimators: subclasses implement ``_infer_trace``.
+
+    Subclasses may also implement ``_fit_traces(X, y)`` to learn parameters
+    from training traces (after normalisation) before the scale is calibrated.
+    """
+
+    _parameter_constraints: dict = {
+        "fs": [Interval(Real, 0, None, closed="neither")],
+        "normalize": [StrOptions({"noise"}), None],
+        "calibrate": ["boolean"],
+    }
+
+    # -- public API ---------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn what the method needs from training traces and calibrate its scale.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_traces, n_frames)
+            Calcium traces at ``fs``, NaN-padded at the end.
+        y : array-like of shape (n_traces, n_frames), default=None
+            True spike counts per frame. Without ``y`` nothing is calibrated
+            (``scale_ = 1``) and predictions are in the method's own units.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X, y = self._check_fit_input(X, y, require_y=False, min_frames=self._min_frames())
+        self._check_params()
+        Xn = self._normalize(X)
+        self._fit_traces(Xn, y)
+        self.scale_ = 1.0
+        if y is not None and self.calibrate:
+            self.scale_ = self._calibrate_scale(self._infer_all(Xn), y)
+        return self
+
+    def predict(self, X):
+        """Infer spike rates (expected spikes per frame) for every frame.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_traces, n_frames)
+            Calcium traces at ``fs``, NaN-padded at the end.
+
+        Returns
+        -------
+        rates : ndarray of shape (n_traces, n_frames)
+            Non-negative rates, NaN exactly where ``X`` is NaN.
+        """
+        check_is_fitted(self, "scale_")
+        X = self._check_predict_input(X)
+        self._check_min_frames(X)
+        return self._infer_all(self._normalize(X)) * self.scale_
+
+    # -- hooks for subclasses ----------------------------------------------------
+    def _check_params(self):
+        """Cross-parameter checks that ``_parameter_constraints`` cannot express."""
+
+    def _fit_traces(self, X, y):
+        """Learn parameters from normalised training traces (default: nothing)."""
+
+    def _infer_trace(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _min_frames(self):
+        return 2
+
+    # -- helpers ---------------------------------------------------------------
+    def _check_min_frames(self, X):
+        lengths = trace_lengths(X)
+        short = np.flatnonzero((lengths > 0) & (lengths < self._min_frames()))
+        if len(short):
+            raise ValueError(
+                f"{type(self).__name__} needs at least {self._min_frames()} frames per trace; "
+                f"trace(s) {short[:10].tolist()} are shorter."
+            )
+
+    def _normalize(self, X):
+        if self.normalize is None:
+            return X
+        return self._map_traces(X, lambda x: x / robust_noise_sd(x))
+
+    def _infer_all(self, X):
+        return self._map_traces(X, lambda x: np.maximum(self._infer_trace(x), 0.0))
+
+    @staticmethod
+    def _calibrate_scale(activity, y):
+        """Least-squares scale of per-trace summed activity onto true spike totals."""
+        a = np.nansum(activity, axis=1)
+        n = np.nansum(y, axis=1)
+        denom = float(a @ a)
+        if denom <= 0:
+            return 1.0
+        return max(float(a @ n) / denom, 0.0)

@@ -1,0 +1,452 @@
+"""Compare spike-inference estimators on held-out datasets: the engine behind ``calgan benchmark``.
+
+Data flows as everywhere in the package: folders (or the simulator) give a
+Bunch, each estimator is cloned and fitted on the training datasets, predicts
+the held-out one, and :mod:`calgan_sklearn.metrics` scores the rates. The
+result is one table row per (held-out dataset, method), optionally written as
+CSV next to a figure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import LeaveOneGroupOut
+from sklearn.utils import Bunch
+
+from ._validation import check_fs, trace_lengths
+
+__all__ = ["run_benchmark", "default_estimators", "simulated_benchmark_data", "COLUMNS"]
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the table returned by :func:`run_benchmark`.
+COLUMNS = [
+    "dataset",
+    "method",
+    "n_traces",
+    "correlation",
+    "error",
+    "bias",
+    "fit_time_s",
+    "frames_per_s",
+]
+
+#: Indicators simulated as separate "datasets" when no data is given.
+SIM_INDICATORS = ("OGB-1", "GCaMP6f", "GCaMP6s")
+
+
+def default_estimators(quick=False, fs=100.0, random_state=0):
+    """The estimators compared by default: deep models and every classical baseline.
+
+    Parameters
+    ----------
+    quick : bool, default=False
+        Tiny deep models (a few seconds of training each) for smoke tests;
+        otherwise small models that still learn within about a minute on a
+        2-core CPU for the simulated benchmark.
+    fs : float, default=100.0
+        Frame rate passed to every estimator.
+    random_state : int, default=0
+        Seed of the deep models and of window sampling.
+
+    Returns
+    -------
+    estimators : dict of str to estimator
+        Unfitted estimators following the trace convention, by display name.
+
+    Examples
+    --------
+    >>> from calgan_sklearn.benchmark import default_estimators
+    >>> sorted(default_estimators(quick=True))[:2]
+    ['DeepSpikeInference', 'Derivative']
+    """
+    from .baselines import OASIS, DerivativeDetector, WienerDeconvolution
+    from .models import SpikeClassifier
+    from .models._inference import DeepSpikeInference
+    from .models._sliding import SlidingWindowInference
+
+    if quick:
+        deep = dict(filters=8, depth=3, epochs=1, crop_length=512)
+    else:
+        deep = dict(filters=16, depth=6, epochs=80, crop_length=1024)
+    clf = dict(filters=4, depth=1, epochs=2) if quick else dict(filters=8, depth=2, epochs=5)
+    estimators = {
+        "DeepSpikeInference": DeepSpikeInference(fs=fs, random_state=random_state, **deep),
+        "SpikeClassifier (sliding)": SlidingWindowInference(
+            SpikeClassifier(batch_size=32, learning_rate=3e-3, random_state=random_state, **clf),
+            window=32,
+            max_windows=2000 if quick else 8000,
+            fs=fs,
+            random_state=random_state,
+        ),
+        "OASIS": OASIS(fs=fs),
+        "Wiener": WienerDeconvolution(fs=fs),
+        "Derivative": DerivativeDetector(fs=fs),
+    }
+    if not quick:
+        estimators["OASIS AR(2)"] = OASIS(p=2, fs=fs)
+    return estimators
+
+
+def simulated_benchmark_data(quick=False, fs=100.0, random_state=0):
+    """Simulated recordings with several indicators, each indicator one "dataset".
+
+    Parameters
+    ----------
+    quick : bool, default=False
+        Fewer, shorter traces (for smoke tests).
+    fs : float, default=100.0
+        Frame rate in Hz.
+    random_state : int, default=0
+        Seed of the simulation.
+
+    Returns
+    -------
+    data : Bunch
+        As returned by :func:`calgan_sklearn.datasets.make_calcium`, with
+        ``dataset`` labels ``"sim-<indicator>"``.
+    """
+    from .datasets import make_calcium
+    from .datasets._auto import concat_bunches
+
+    n_neurons, duration = (3, 20.0) if quick else (6, 120.0)
+    bunches = [
+        make_calcium(
+            n_neurons=n_neurons,
+            duration=duration,
+            fs=fs,
+            indicator=ind,
+            noise_level=(1.0, 4.0),
+            random_state=random_state + k,
+        )
+        for k, ind in enumerate(SIM_INDICATORS)
+    ]
+    return concat_bunches(bunches)
+
+
+def run_benchmark(
+    data=None,
+    train=None,
+    test=None,
+    estimators=None,
+    fs=100.0,
+    out_dir=None,
+    random_state=0,
+    progress=True,
+    quick=False,
+):
+    """Fit and score estimators on held-out datasets; one row per (dataset, method).
+
+    Three modes:
+
+    - ``data`` given (folders or a Bunch): leave-one-dataset-out over the
+      datasets it contains (:class:`~sklearn.model_selection.LeaveOneGroupOut`
+      with ``groups=data.dataset``);
+    - ``train`` and ``test`` given: fit on all of ``train``, score every
+      dataset in ``test``;
+    - neither: leave-one-dataset-out over simulated recordings of several
+      indicators (:func:`simulated_benchmark_data`).
+
+    Parameters
+    ----------
+    data : str, Path, list of them, or Bunch, default=None
+        SpikeFinder-layout and/or CASCADE folders (the layout is detected; CASCADE
+        is resampled to ``fs``), or a loaded Bunch.
+    train, test : str, Path, list of them, or Bunch, default=None
+        A fixed split; both or neither.
+    estimators : dict of str to estimator, default=None
+        Trace-level estimators by display name; each is cloned per fold and gets
+        ``fs`` (and ``random_state`` where it has one and it is None).
+        ``None`` uses :func:`default_estimators`.
+    fs : float, default=100.0
+        Frame rate at which folders are loaded and the estimators run.
+    out_dir : str or Path, default=None
+        Where ``benchmark.csv`` and ``benchmark.png`` are written; nothing is
+        written when ``None``.
+    random_state : int, default=0
+        Seed of the simulation and of the default estimators.
+    progress : bool, default=True
+        Show a tqdm progress bar over (fold, method) pairs.
+    quick : bool, default=False
+        Small simulation and tiny deep models (seconds instead of minutes).
+
+    Returns
+    -------
+    results : pandas.DataFrame
+        Columns :data:`COLUMNS`: held-out ``dataset``, ``method``, ``n_traces``,
+        mean SpikeFinder ``correlation``, CASCADE ``error`` and ``bias`` (both
+        with the prediction smoothed like the truth, so discrete and smooth
+        outputs are compared alike), ``fit_time_s`` and inference
+        ``frames_per_s``.
+
+    See Also
+    --------
+    calgan_sklearn.metrics.spikefinder_correlation
+    calgan_sklearn.metrics.cascade_error
+
+    Examples
+    --------
+    >>> from calgan_sklearn.baselines import OASIS
+    >>> from calgan_sklearn.benchmark import run_benchmark
+    >>> table = run_benchmark(estimators={"OASIS": OASIS()}, quick=True, progress=False)
+    >>> table.shape
+    (3, 8)
+    """
+    fs = check_fs(fs)
+    folds, label = _make_folds(data, train, test, fs, quick, random_state)
+    if estimators is None:
+        estimators = default_estimators(quick=quick, fs=fs, random_state=random_state)
+    _check_estimators(estimators)
+    rows, example = [], None
+    bar = _progress(len(folds) * len(estimators), progress, label)
+    try:
+        for train_b, test_b in folds:
+            preds = {}
+            for name, est in estimators.items():
+                bar.set_postfix_str(f"{name} -> {', '.join(np.unique(test_b.dataset))}")
+                rates, fit_s, fps = _fit_predict(est, train_b, test_b, random_state)
+                rows += _score(name, test_b, rates, fit_s, fps)
+                preds[name] = rates
+                bar.update()
+            if example is None:
+                example = (test_b, preds)
+    finally:
+        bar.close()
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    if out_dir is not None:
+        write_report(table, example, out_dir)
+    return table
+
+
+# --------------------------------------------------------------------------- #
+# Data and folds
+# --------------------------------------------------------------------------- #
+def _load(source, fs):
+    if isinstance(source, dict):  # a Bunch, or a plain dict with the same keys
+        return Bunch(**source)
+    from .datasets._auto import load_folder
+
+    return load_folder(source, fs=fs)
+
+
+def _subset(bunch, idx):
+    idx = np.asarray(idx)
+    out = Bunch(fs=bunch.fs)
+    for key in ("calcium", "spikes"):
+        arr = bunch[key][idx]
+        width = int(trace_lengths(arr).max()) if len(arr) else 0
+        out[key] = arr[:, : max(width, 1)]
+    for key in ("dataset", "neuron", "indicator"):
+        if key in bunch:
+            out[key] = np.asarray(bunch[key], dtype=str)[idx]
+    return out
+
+
+def _check_labelled(bunch, what):
+    if bunch.get("spikes") is None:
+        raise ValueError(
+            f"{what} has no ground-truth spikes; a benchmark needs recordings with "
+            "spikes (e.g. SpikeFinder 'train' files or CASCADE ground truth)."
+        )
+
+
+def _make_folds(data, train, test, fs, quick, random_state):
+    """List of (train Bunch, test Bunch) pairs and a description for the progress bar."""
+    if (train is None) != (test is None):
+        raise ValueError("give both train and test for a fixed split, or neither.")
+    if train is not None:
+        if data is not None:
+            raise ValueError("give either data (leave-one-dataset-out) or train/test, not both.")
+        train_b, test_b = _load(train, fs), _load(test, fs)
+        _check_labelled(train_b, "train")
+        _check_labelled(test_b, "test")
+        _check_rate(train_b, fs, "train")
+        _check_rate(test_b, fs, "test")
+        return [(train_b, test_b)], "train/test"
+    if data is None:
+        bunch, label = simulated_benchmark_data(quick, fs, random_state), "simulated LODO"
+    else:
+        bunch, label = _load(data, fs), "leave-one-dataset-out"
+    _check_labelled(bunch, "data")
+    _check_rate(bunch, fs, "data")
+    groups = np.asarray(bunch.dataset, dtype=str)
+    if len(np.unique(groups)) < 2:
+        raise ValueError(
+            f"leave-one-dataset-out needs at least 2 datasets; data holds only "
+            f"{np.unique(groups).tolist()}. Pass more folders, or train= and test=."
+        )
+    splits = LeaveOneGroupOut().split(bunch.calcium, groups=groups)
+    return [(_subset(bunch, tr), _subset(bunch, te)) for tr, te in splits], label
+
+
+def _check_rate(bunch, fs, what):
+    if not np.isclose(float(bunch.fs), fs):
+        raise ValueError(
+            f"{what} is sampled at {float(bunch.fs)} Hz but the benchmark runs at fs={fs} Hz; "
+            "load it with the same fs."
+        )
+
+
+def _check_estimators(estimators):
+    if not isinstance(estimators, dict) or not estimators:
+        raise ValueError(
+            "estimators must be a non-empty dict of name -> estimator, got "
+            f"{type(estimators).__name__}."
+        )
+    for name, est in estimators.items():
+        if isinstance(est, type):
+            raise ValueError(
+                f"estimator {name!r} is the class {est.__name__}; pass an instance, "
+                f"e.g. {est.__name__}()."
+            )
+        missing = [m for m in ("fit", "predict", "get_params") if not hasattr(est, m)]
+        if missing:
+            raise ValueError(
+                f"estimator {name!r} ({type(est).__name__}) lacks {missing}; pass "
+                "scikit-learn estimators that follow the trace convention."
+            )
+
+
+# --------------------------------------------------------------------------- #
+# Fitting and scoring
+# --------------------------------------------------------------------------- #
+def _fit_predict(est, train_b, test_b, random_state):
+    est = clone(est)
+    params = est.get_params(deep=False)
+    if "fs" in params:
+        est.set_params(fs=float(train_b.fs))
+    if "random_state" in params and params["random_state"] is None:
+        est.set_params(random_state=random_state)
+    t0 = time.perf_counter()
+    est.fit(train_b.calcium, train_b.spikes)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rates = est.predict(test_b.calcium)
+    predict_s = time.perf_counter() - t0
+    n_frames = int(trace_lengths(test_b.calcium).sum())
+    return rates, fit_s, n_frames / max(predict_s, 1e-9)
+
+
+def _score(name, test_b, rates, fit_s, fps):
+    from .metrics import cascade_bias, cascade_error, spikefinder_correlation
+
+    rows = []
+    fs = float(test_b.fs)
+    labels = np.asarray(test_b.dataset, dtype=str)
+    for ds in np.unique(labels):
+        m = labels == ds
+        y, r = test_b.spikes[m], rates[m]
+        with warnings.catch_warnings():
+            # traces without spikes are NaN in error/bias and left out of the mean
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            corr = spikefinder_correlation(y, r, fs=fs)
+            err = cascade_error(y, r, fs, smooth_prediction=True)
+            bias = cascade_bias(y, r, fs, smooth_prediction=True)
+        rows.append([ds, name, int(m.sum()), corr, err, bias, fit_s, fps])
+        logger.info("%s on %s: correlation %.3f", name, ds, corr)
+    return rows
+
+
+def _progress(total, enabled, label):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=f"benchmark ({label})", unit="fit")
+
+
+# --------------------------------------------------------------------------- #
+# Report
+# --------------------------------------------------------------------------- #
+def write_report(table, example, out_dir):
+    """Write ``benchmark.csv`` and ``benchmark.png`` (correlation bars, example trace).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As returned by :func:`run_benchmark`.
+    example : tuple (Bunch, dict of str to ndarray) or None
+        Test data of one fold and each method's predicted rates on it; the
+        first trace is drawn.
+    out_dir : str or Path
+        Created if needed.
+
+    Returns
+    -------
+    paths : dict
+        ``{"csv": Path, "png": Path}``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, png_path = out_dir / "benchmark.csv", out_dir / "benchmark.png"
+    table.to_csv(csv_path, index=False)
+    fig = _make_figure(table, example)
+    fig.savefig(png_path, dpi=110)
+    logger.info("wrote %s and %s", csv_path, png_path)
+    return {"csv": csv_path, "png": png_path}
+
+
+def _make_figure(table, example):
+    from matplotlib.figure import Figure
+
+    methods = list(dict.fromkeys(table["method"]))
+    n_rows = 1 + (len(methods) if example is not None else 0)
+    fig = Figure(figsize=(10, 3 + 1.1 * (n_rows - 1)), layout="constrained")
+    heights = [2.5] + [1.0] * (n_rows - 1)
+    axes = fig.subplots(n_rows, 1, gridspec_kw={"height_ratios": heights}, squeeze=False)[:, 0]
+    _bar_chart(axes[0], table, methods)
+    if example is not None:
+        _example_traces(axes[1:], example, methods)
+    return fig
+
+
+def _bar_chart(ax, table, methods):
+    pivot = table.pivot_table(index="dataset", columns="method", values="correlation")
+    pivot = pivot.reindex(columns=methods)
+    x = np.arange(len(pivot.index))
+    width = 0.8 / max(len(methods), 1)
+    for k, method in enumerate(methods):
+        ax.bar(x + (k - (len(methods) - 1) / 2) * width, pivot[method], width, label=method)
+    ax.set_xticks(x, pivot.index)
+    ax.set_ylabel("SpikeFinder correlation")
+    ax.set_title("Held-out correlation per dataset")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.legend(fontsize="small", ncols=min(len(methods), 4))
+
+
+def _example_traces(axes, example, methods, seconds=20.0):
+    test_b, preds = example
+    fs = float(test_b.fs)
+    n = int(trace_lengths(test_b.calcium[:1])[0])
+    start = 0
+    spikes = test_b.spikes[0, :n]
+    if n > seconds * fs:  # show the busiest stretch
+        k = int(seconds * fs)
+        busiest = np.convolve(spikes, np.ones(k), mode="valid")
+        start = int(np.argmax(busiest))
+    stop = min(n, start + int(seconds * fs))
+    t = np.arange(start, stop) / fs
+    calcium = test_b.calcium[0, start:stop]
+    span = np.ptp(calcium) or 1.0
+    for ax, method in zip(axes, methods):
+        rates = preds[method][0, start:stop]
+        ax.plot(t, (calcium - calcium.min()) / span, color="0.6", lw=0.7, label="calcium")
+        ax.plot(t, rates / (np.nanmax(rates) or 1.0), color="C1", lw=0.9, label="inferred")
+        idx = np.flatnonzero(spikes[start:stop] > 0)
+        ax.vlines(t[idx], -0.35, -0.05, color="k", lw=0.8, label="true spikes")
+        ax.set_ylabel(method, rotation=0, ha="right", va="center", fontsize="small")
+        ax.set_yticks([])
+        ax.set_ylim(-0.4, 1.1)
+    axes[0].set_title(f"Example held-out trace ({test_b.dataset[0]}, neuron {_neuron(test_b)})")
+    axes[0].legend(fontsize="x-small", loc="upper right", ncols=3)
+    axes[-1].set_xlabel("time (s)")
+
+
+def _neuron(bunch):
+    return str(bunch["neuron"][0]) if "neuron" in bunch else "0"
