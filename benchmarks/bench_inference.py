@@ -1,0 +1,161 @@
+"""Benchmark DeepSpikeInference against OASIS: accuracy (LODO), speed and memory.
+
+Usage::
+
+    python benchmarks/bench_inference.py                  # LODO over 9 datasets + speed
+    python benchmarks/bench_inference.py --folds spikefinder-4,spikefinder-6
+    python benchmarks/bench_inference.py --skip-lodo      # speed of the pretrained model
+
+Accuracy: leave-one-dataset-out over ../shared/data (SpikeFinder 4, 5, 6 and the
+six CASCADE datasets resampled to 100 Hz). For each held-out dataset the deep
+estimator (default parameters, datasets balanced with ``sample_weight``) is
+trained on the other eight; OASIS (AR(1), L1, per-trace parameters) is fitted on
+the same eight only to calibrate its scale. Scores are the SpikeFinder
+correlation (40 ms bins) averaged over the held-out traces (one trace per
+SpikeFinder neuron, one per CASCADE trial), CASCADE error and bias.
+
+Speed: both estimators predict the same traces (all 192, 3.5 million frames)
+in the same process, each timed three times (best kept); frames per second of
+the input. Deep inference runs TensorFlow's CPU kernels on every core; OASIS is
+single-threaded, as the package runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_pretrained import DEFAULT_DATA, load_all_data, peak_rss_mb  # noqa: E402
+
+
+def dataset_balanced_weights(calcium, groups):
+    """1 / frames of the trace's dataset: every dataset gets the same crop share."""
+    from calgan_sklearn._validation import trace_lengths
+
+    lengths = trace_lengths(calcium)
+    frames = {g: lengths[groups == g].sum() for g in np.unique(groups)}
+    return np.array([1.0 / frames[g] for g in groups])
+
+
+def scores(y, rates, fs):
+    from calgan_sklearn.metrics import cascade_bias, cascade_error, spikefinder_correlation
+
+    return (
+        float(np.nanmean(spikefinder_correlation(y, rates, fs=fs, average=False))),
+        float(cascade_error(y, rates, fs=fs)),
+        float(cascade_bias(y, rates, fs=fs)),
+    )
+
+
+def run_lodo(data, folds, params, seed):
+    from calgan_sklearn.baselines import OASIS
+    from calgan_sklearn.models._inference import DeepSpikeInference
+
+    rows = []
+    header = (
+        f"{'held-out dataset':40s} {'n':>3s} {'deep r':>7s} {'OASIS r':>7s} {'deep err':>8s} "
+        f"{'OASIS err':>9s} {'deep bias':>9s} {'OASIS bias':>10s} {'train s':>7s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name in folds:
+        test = data.dataset == name
+        X, y = _trim(data.calcium[~test], data.spikes[~test])
+        Xt, yt = _trim(data.calcium[test], data.spikes[test])
+        w = dataset_balanced_weights(X, data.dataset[~test])
+        deep = DeepSpikeInference(fs=data.fs, random_state=seed, **params)
+        t0 = time.perf_counter()
+        deep.fit(X, y, sample_weight=w)
+        t_fit = time.perf_counter() - t0
+        oasis = OASIS(p=1, penalty=1, fs=data.fs).fit(X, y)
+        d = scores(yt, deep.predict(Xt), data.fs)
+        o = scores(yt, oasis.predict(Xt), data.fs)
+        rows.append((name, int(test.sum()), *d, *o, t_fit))
+        print(
+            f"{name:40s} {test.sum():3d} {d[0]:7.3f} {o[0]:7.3f} {d[1]:8.2f} {o[1]:9.2f} "
+            f"{d[2]:+9.2f} {o[2]:+10.2f} {t_fit:7.0f}",
+            flush=True,
+        )
+    deep_r = np.array([r[2] for r in rows])
+    oasis_r = np.array([r[5] for r in rows])
+    print("-" * len(header))
+    print(
+        f"{'mean over datasets':40s} {'':3s} {deep_r.mean():7.3f} {oasis_r.mean():7.3f}   "
+        f"deep beats OASIS on {(deep_r > oasis_r).sum()}/{len(rows)} datasets"
+    )
+    return rows
+
+
+def _trim(X, y):
+    from calgan_sklearn._validation import trace_lengths
+
+    n = int(trace_lengths(X).max())
+    return X[:, :n], y[:, :n]
+
+
+def run_speed(data, deep, repeats=3):
+    from calgan_sklearn._validation import trace_lengths
+    from calgan_sklearn.baselines import OASIS
+
+    X = data.calcium
+    frames = int(trace_lengths(X).sum())
+    oasis = OASIS(p=1, penalty=1, calibrate=False, fs=data.fs).fit(X[:1])
+    deep.predict(X[:2])  # warm-up (first call builds the TensorFlow graph state)
+    best = {"deep": np.inf, "oasis": np.inf}
+    for _ in range(repeats):  # interleaved, so both see the same machine load
+        for key, est in (("deep", deep), ("oasis", oasis)):
+            t0 = time.perf_counter()
+            est.predict(X)
+            best[key] = min(best[key], time.perf_counter() - t0)
+    fps = {k: frames / v for k, v in best.items()}
+    print(
+        f"\nspeed on the same {len(X)} traces ({frames:,} frames at {data.fs:g} Hz), "
+        f"best of {repeats}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
+    print(f"  deep  : {best['deep']:7.2f} s  {fps['deep']:12,.0f} frames/s")
+    print(f"  OASIS : {best['oasis']:7.2f} s  {fps['oasis']:12,.0f} frames/s")
+    print(f"  deep / OASIS = {fps['deep'] / fps['oasis']:.2f} (target >= 0.5)")
+    return fps
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--folds", default=None, help="comma-separated datasets to hold out")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-lodo", action="store_true")
+    args = parser.parse_args(argv)
+
+    from calgan_sklearn.pretrained import load_pretrained
+
+    data = load_all_data(args.data)
+    print(f"data: {len(data.calcium)} traces, datasets {', '.join(np.unique(data.dataset))}\n")
+    params = {} if args.epochs is None else {"epochs": args.epochs}
+    if not args.skip_lodo:
+        folds = args.folds.split(",") if args.folds else list(np.unique(data.dataset))
+        run_lodo(data, folds, params, args.seed)
+    try:
+        deep = load_pretrained(fs=data.fs)
+        what = "pretrained model"
+    except FileNotFoundError:
+        from calgan_sklearn.models._inference import DeepSpikeInference
+
+        deep = DeepSpikeInference(fs=data.fs, epochs=1, random_state=0)
+        deep.fit(*_trim(data.calcium[:20], data.spikes[:20]))
+        what = "freshly fitted default-size model (no pretrained model found)"
+    print(f"\nspeed of the {what}")
+    run_speed(data, deep)
+    print(f"\npeak resident memory of this benchmark process: {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

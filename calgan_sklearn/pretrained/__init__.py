@@ -1,0 +1,90 @@
+"""A deep spike-inference model trained on all the ground-truth data at hand.
+
+The model files (``estimator.json`` with parameters and fitted state,
+``model_.keras`` with the network) are written by
+``benchmarks/train_pretrained.py`` and shipped as package data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["load_pretrained", "pretrained_info"]
+
+_HERE = Path(__file__).resolve().parent
+
+
+def load_pretrained(fs=100.0):
+    """Load the pretrained :class:`~calgan_sklearn.models._inference.DeepSpikeInference`.
+
+    The model was trained by ``python benchmarks/train_pretrained.py`` (seed 0,
+    default parameters) on every recording in ``../shared/data``:
+
+    - SpikeFinder training datasets 4 (OGB-1, mouse retina, 6 neurons),
+      5 (GCaMP6s, mouse V1, 9 neurons) and 6 (GCaMP5k, mouse V1, 9 neurons),
+      as published at 100 Hz;
+    - the CASCADE ground-truth datasets DS06 (GCaMP6f, zebrafish, 8 neurons),
+      DS09 (GCaMP6f, mouse V1, 11), DS10 (GCaMP6f, mouse V1, neuropil
+      corrected, 23), DS12 (GCaMP6s, mouse V1, neuropil corrected, 6), DS14
+      (GCaMP6s, mouse V1, 7) and DS29 (GCaMP7f, mouse V1, 22), dF/F resampled
+      to 100 Hz.
+
+    That is 101 neurons and about 9.8 hours of recordings (the exact figures,
+    training time and command are in ``pretrained_info()``). The SpikeFinder
+    test data and all other CASCADE datasets were never used, so they remain a
+    fair test of the model.
+
+    Loading reads JSON and a ``.keras`` file with ``safe_mode=True``; no
+    pickled code is executed.
+
+    Parameters
+    ----------
+    fs : float, default=100.0
+        Frame rate of the traces you will pass to ``predict``; data at other
+        rates is resampled internally.
+
+    Returns
+    -------
+    estimator : DeepSpikeInference
+        Fitted, ready to ``predict`` spike rates (spikes per frame).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the model files are missing (not yet trained in a source checkout).
+
+    See Also
+    --------
+    calgan_sklearn.models._inference.DeepSpikeInference : The estimator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calgan_sklearn.pretrained import load_pretrained
+    >>> est = load_pretrained(fs=30.0)
+    >>> est.predict(np.random.default_rng(0).normal(size=(2, 900))).shape
+    (2, 900)
+    """
+    from ..models._inference import DeepSpikeInference
+
+    if not (_HERE / "estimator.json").is_file():
+        raise FileNotFoundError(
+            f"no pretrained model in {_HERE}; train it with "
+            "`python benchmarks/train_pretrained.py`."
+        )
+    est = DeepSpikeInference.load(_HERE)
+    return est.set_params(fs=fs)
+
+
+def pretrained_info():
+    """What the pretrained model was trained on, as recorded when it was trained.
+
+    Returns
+    -------
+    info : dict
+        Datasets, neurons, traces, hours of data, seed, training time, peak
+        memory and the command that produced the model.
+    """
+    meta = json.loads((_HERE / "estimator.json").read_text())
+    return meta.get("training", {})
