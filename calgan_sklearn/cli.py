@@ -19,7 +19,27 @@ log = logging.getLogger("calgan_sklearn")
 
 
 def _quiet_tensorflow():
+    """Import TensorFlow with its start-up C++ log lines sent to /dev/null.
+
+    TensorFlow writes oneDNN/CUDA notices (and the GPU probe's errors) to
+    stderr from C++ before Python's logging is set up;
+    ``TF_CPP_MIN_LOG_LEVEL`` does not silence them all.
+    Called only by the subcommands that train or run a network.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # the CUDA probe logs from C++ too
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 # -- subcommands ------------------------------------------------------------------
@@ -119,20 +139,21 @@ def _summarise(path, split):
 
 
 def cmd_fit(args):
-    from . import DeepSpikeInference
-    from .datasets import load_folder
+    from .datasets import dataset_weights, load_folder
+    from .models import DeepSpikeInference
 
     data = load_folder(args.data, fs=args.fs)
     if data.spikes is None:
         raise ValueError("calgan fit needs labelled data: the folders hold no spike files.")
-    model = DeepSpikeInference(
-        fs=data.fs, epochs=args.epochs, random_state=args.seed, verbose=int(args.verbose)
-    )
-    model.fit(data.calcium, data.spikes)
+    params = {"fs": data.fs, "random_state": args.seed, "verbose": int(args.verbose)}
+    if args.epochs is not None:
+        params["epochs"] = args.epochs
+    model = DeepSpikeInference(**params)
+    model.fit(data.calcium, data.spikes, sample_weight=dataset_weights(data))
     model.save(args.out)
     print(
         f"trained on {data.calcium.shape[0]} traces from {len(set(data.dataset))} "
-        f"dataset(s); saved to {args.out}"
+        f"dataset(s), datasets weighted equally; saved to {args.out}"
     )
     return 0
 
@@ -154,9 +175,9 @@ def _load_model(spec):
         from .pretrained import load_pretrained
 
         return load_pretrained()
-    from .models import load_model
+    from .models import load
 
-    return load_model(spec)
+    return load(spec)
 
 
 def cmd_benchmark(args):
@@ -251,14 +272,16 @@ def build_parser():
         required=True,
         help="SpikeFinder or CASCADE folder (repeat for several)",
     )
-    p.add_argument("--out", required=True, help="model file to write (.keras)")
+    p.add_argument("--out", required=True, help="directory to save the model in")
     p.add_argument("--epochs", type=int, default=None, help="default: the model's default")
     p.add_argument("--fs", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("infer", help="infer spike rates for a calcium CSV")
-    p.add_argument("--model", default="pretrained", help="model file, or 'pretrained'")
+    p.add_argument(
+        "--model", default="pretrained", help="directory written by calgan fit, or 'pretrained'"
+    )
     p.add_argument("--input", required=True, help="N.test.calcium.csv (SpikeFinder layout)")
     p.add_argument("--output", required=True, help="rates CSV to write (same layout)")
     p.add_argument("--fs", type=float, default=100.0, help="frame rate of the input (Hz)")
@@ -291,7 +314,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 def main(argv=None):
     """Entry point of the ``calgan`` console script."""
-    _quiet_tensorflow()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -302,6 +325,8 @@ def main(argv=None):
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
+    if args.command in ("fit", "infer", "benchmark", "sample"):
+        _quiet_tensorflow()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:

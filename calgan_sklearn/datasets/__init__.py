@@ -6,7 +6,14 @@ rate ``fs`` and per-trace ``dataset`` / ``neuron`` / ``indicator`` labels usable
 as ``groups=`` for scikit-learn's group splitters.
 """
 
-from ._auto import concat_bunches, detect_layout, load_folder, read_calcium_csv, write_rates_csv
+from ._auto import (
+    concat_bunches,
+    dataset_weights,
+    detect_layout,
+    load_folder,
+    read_calcium_csv,
+    write_rates_csv,
+)
 from ._cascade import load_cascade
 from ._labels import SPIKEFINDER_INDICATORS
 from ._resample import bin_spike_times, rebin_counts, resample_calcium, resample_traces
@@ -15,6 +22,7 @@ from ._spikefinder import load_spikefinder, write_spikefinder
 from ._windows import make_windows
 
 __all__ = [
+    "dataset_weights",
     "concat_bunches",
     "detect_layout",
     "load_folder",

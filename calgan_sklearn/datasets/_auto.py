@@ -10,7 +10,14 @@ from sklearn.utils import Bunch
 
 from .._validation import check_fs
 
-__all__ = ["detect_layout", "load_folder", "concat_bunches", "read_calcium_csv", "write_rates_csv"]
+__all__ = [
+    "dataset_weights",
+    "detect_layout",
+    "load_folder",
+    "concat_bunches",
+    "read_calcium_csv",
+    "write_rates_csv",
+]
 
 _SF_PATTERN = re.compile(r"^([^.]+)\.([^.]+)\.calcium\.csv$")
 
@@ -190,3 +197,29 @@ def write_rates_csv(rates, columns, path):
         path, index=False, float_format="%.9g", na_rep=""
     )
     return path
+
+
+def dataset_weights(data):
+    """Per-trace weights that give every dataset the same share of training.
+
+    Each trace gets ``1 / (frames of its dataset)``, so long datasets do not
+    dominate a model trained on several (pass as ``sample_weight``).
+
+    Parameters
+    ----------
+    data : Bunch
+        A loader Bunch with ``calcium`` and per-trace ``dataset`` labels.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_traces,)
+    """
+    from .._validation import trace_lengths
+
+    lengths = trace_lengths(data.calcium).astype(float)
+    labels = np.asarray(data.dataset)
+    weights = np.empty(len(labels))
+    for label in np.unique(labels):
+        mask = labels == label
+        weights[mask] = 1.0 / max(lengths[mask].sum(), 1.0)
+    return weights

@@ -1,0 +1,464 @@
+"""Small, registered, serialisable Keras layers and network builders.
+
+Every network of the window-level estimators is built here, so the GAN's
+critic and :class:`~calgan_sklearn.models.SpikeClassifier` share one trunk
+builder (which is what lets a classifier start from a fitted critic), and every
+custom layer can be saved to and loaded from the ``.keras`` format with
+``safe_mode=True``.
+
+Windows enter the networks as ``(batch, window_length, channels)`` tensors;
+channel 0 is fluorescence, further channels (GAN only) carry the condition.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+__all__ = [
+    "ConditionalWGAN",
+    "ChannelSlice",
+    "CropToLength",
+    "GaussianSampling",
+    "build_conv_trunk",
+    "build_classifier",
+    "build_critic",
+    "build_generator",
+    "build_encoder",
+    "build_decoder",
+    "copy_trunk_weights",
+]
+
+_PACKAGE = "calgan_sklearn"
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class CropToLength(layers.Layer):
+    """Keep the first ``length`` steps of a ``(batch, steps, channels)`` tensor.
+
+    Upsampling stacks produce ``ceil(L / 2**depth) * 2**depth`` steps; this
+    crops them back to the window length ``L``.
+
+    Parameters
+    ----------
+    length : int
+        Number of steps to keep.
+    """
+
+    def __init__(self, length, **kwargs):
+        super().__init__(**kwargs)
+        self.length = int(length)
+
+    def call(self, inputs):
+        return inputs[:, : self.length, :]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.length, input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "length": self.length}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ChannelSlice(layers.Layer):
+    """Channels ``start:stop`` of a ``(batch, steps, channels)`` tensor.
+
+    Parameters
+    ----------
+    start : int
+    stop : int or None, default=None
+    """
+
+    def __init__(self, start, stop=None, **kwargs):
+        super().__init__(**kwargs)
+        self.start = int(start)
+        self.stop = None if stop is None else int(stop)
+
+    def call(self, inputs):
+        return inputs[:, :, self.start : self.stop]
+
+    def compute_output_shape(self, input_shape):
+        n = len(range(input_shape[2])[self.start : self.stop])
+        return (input_shape[0], input_shape[1], n)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class GaussianSampling(layers.Layer):
+    """Reparameterised draw ``z = mean + exp(log_var / 2) * eps`` with a KL penalty.
+
+    The layer adds ``beta * KL(q(z|x) || N(0, I))`` (mean over the batch) to the
+    model's losses in training and returns the mean at inference, so a
+    variational autoencoder trains with the ordinary ``compile``/``fit``.
+
+    Parameters
+    ----------
+    beta : float, default=1.0
+        Weight of the KL term (beta-VAE).
+    seed : int or None, default=None
+        Seed of the layer's random generator.
+    """
+
+    def __init__(self, beta=1.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.beta = float(beta)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        mean, log_var = inputs
+        kl = -0.5 * ops.mean(ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1))
+        self.add_loss(self.beta * kl)
+        if not training:
+            return mean
+        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator, dtype=mean.dtype)
+        return mean + ops.exp(0.5 * log_var) * eps
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta, "seed": self.seed}
+
+
+def _policy(dtype):
+    """Layer dtype policy: ``None`` means Keras' global default."""
+    return dtype
+
+
+def build_conv_trunk(inputs, *, filters, kernel_size, depth, dtype=None, prefix="trunk"):
+    """Strided 1-D convolution stack shared by the critic, classifier and encoder.
+
+    Each of the ``depth`` blocks is ``Conv1D(filters * 2**i, kernel_size,
+    strides=2, padding="same")`` followed by a leaky ReLU, so any window length
+    (down to one frame) is accepted. Layers are named ``{prefix}_conv{i}`` so
+    weights can be copied between networks built by this function
+    (:func:`copy_trunk_weights`). No batch normalisation: the WGAN-GP gradient
+    penalty is defined per sample.
+
+    Parameters
+    ----------
+    inputs : KerasTensor of shape (batch, window_length, channels)
+    filters, kernel_size, depth : int
+        Width of the first block, kernel size, number of blocks.
+    dtype : str or keras.DTypePolicy, default=None
+        Dtype policy of the layers (e.g. ``"mixed_float16"``).
+    prefix : str, default="trunk"
+
+    Returns
+    -------
+    KerasTensor of shape (batch, window_length * filters) after flattening.
+    """
+    x = inputs
+    for i in range(depth):
+        x = layers.Conv1D(
+            filters * 2**i,
+            kernel_size,
+            strides=2,
+            padding="same",
+            dtype=_policy(dtype),
+            name=f"{prefix}_conv{i}",
+        )(x)
+        x = layers.LeakyReLU(0.2, dtype=_policy(dtype), name=f"{prefix}_act{i}")(x)
+    return layers.Flatten(dtype=_policy(dtype), name=f"{prefix}_flatten")(x)
+
+
+def build_classifier(
+    window_length, n_classes, *, filters, kernel_size, depth, dropout=0.0, dtype=None
+):
+    """Window classifier: :func:`build_conv_trunk` and a linear logit head.
+
+    Returns a ``keras.Model`` mapping ``(batch, window_length, 1)`` to
+    ``(batch, n_classes)`` logits (float32 even under mixed precision).
+    """
+    inputs = keras.Input((window_length, 1), name="window")
+    x = build_conv_trunk(
+        inputs, filters=filters, kernel_size=kernel_size, depth=depth, dtype=dtype
+    )
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    logits = layers.Dense(n_classes, dtype="float32", name="logits")(x)
+    return keras.Model(inputs, logits, name="spike_classifier")
+
+
+def build_critic(window_length, n_cond_channels, *, filters, kernel_size, depth, dtype=None):
+    """WGAN critic: the classifier trunk on fluorescence + condition features, one score.
+
+    Input is ``(batch, window_length, 1 + n_cond_channels)``; channel 0 is the
+    fluorescence. The condition channels first pass a causal convolution as long
+    as the window (``cond_response``), which can learn the transient a spike
+    should cause, so the trunk can compare expected and observed fluorescence.
+    Channel 0 stays first, so the trunk's weights for it transfer to a classifier.
+    """
+    inputs = keras.Input((window_length, 1 + n_cond_channels), name="window_and_condition")
+    x = inputs
+    if n_cond_channels:
+        signal = ChannelSlice(0, 1, name="signal")(inputs)
+        cond = ChannelSlice(1, None, name="condition")(inputs)
+        response = layers.Conv1D(
+            filters, window_length, padding="causal", dtype=_policy(dtype), name="cond_response"
+        )(cond)
+        x = layers.Concatenate(name="signal_and_response")([signal, response])
+    x = build_conv_trunk(x, filters=filters, kernel_size=kernel_size, depth=depth, dtype=dtype)
+    score = layers.Dense(1, dtype="float32", name="score")(x)
+    return keras.Model(inputs, score, name="critic")
+
+
+def _upsampling_stack(x, *, window_length, filters, kernel_size, depth, dtype, prefix):
+    """Dense seed -> ``depth`` x (upsample, conv, leaky ReLU) -> crop to the window."""
+    n0 = max(1, math.ceil(window_length / 2**depth))
+    width = filters
+    x = layers.Dense(n0 * width, dtype=_policy(dtype), name=f"{prefix}_seed")(x)
+    x = layers.LeakyReLU(0.2, dtype=_policy(dtype), name=f"{prefix}_seed_act")(x)
+    x = layers.Reshape((n0, width), name=f"{prefix}_reshape")(x)
+    for i in range(depth):
+        x = layers.UpSampling1D(2, name=f"{prefix}_up{i}")(x)
+        x = layers.Conv1D(
+            filters, kernel_size, padding="same", dtype=_policy(dtype), name=f"{prefix}_conv{i}"
+        )(x)
+        x = layers.LeakyReLU(0.2, dtype=_policy(dtype), name=f"{prefix}_act{i}")(x)
+    return CropToLength(window_length, name=f"{prefix}_crop")(x)
+
+
+def n_dilated_layers(window_length, kernel_size):
+    """Causal dilated layers (dilations 1, 2, 4, ...) needed to see the whole window."""
+    reach, n = 1, 0
+    while reach < window_length and n < 12:
+        reach += (kernel_size - 1) * 2**n
+        n += 1
+    return max(n, 1)
+
+
+def build_generator(
+    window_length, latent_dim, n_cond_channels, *, filters, kernel_size, depth, dtype=None
+):
+    """Generator: noise -> upsampled features; condition -> causal dilated convolutions.
+
+    The noise path renders slow structure (baseline, drift, noise texture). When
+    conditioned, the condition channels (spike counts per frame, or a one-hot
+    class broadcast over the window) are concatenated to those features and pass
+    through causal convolutions with dilations 1, 2, 4, ... whose receptive field
+    covers the window, so a spike can drive a transient that rises and decays
+    after it. Output is ``(batch, window_length, 1)`` in normalised units.
+    """
+    z = keras.Input((latent_dim,), name="noise")
+    inputs = [z]
+    x = _upsampling_stack(
+        z,
+        window_length=window_length,
+        filters=filters,
+        kernel_size=kernel_size,
+        depth=depth,
+        dtype=dtype,
+        prefix="gen",
+    )
+    if n_cond_channels:
+        cond = keras.Input((window_length, n_cond_channels), name="condition")
+        inputs.append(cond)
+        x = layers.Concatenate(name="gen_concat")([x, cond])
+    for i in range(n_dilated_layers(window_length, kernel_size)):
+        x = layers.Conv1D(
+            filters,
+            kernel_size,
+            padding="causal",
+            dilation_rate=2**i,
+            dtype=_policy(dtype),
+            name=f"gen_dilated{i}",
+        )(x)
+        x = layers.LeakyReLU(0.2, dtype=_policy(dtype), name=f"gen_dilated_act{i}")(x)
+    out = layers.Conv1D(1, 1, dtype="float32", name="gen_out")(x)
+    if n_cond_channels:
+        # linear impulse response of the condition (the calcium kernel for spikes)
+        response = layers.Conv1D(
+            1, window_length, padding="causal", dtype="float32", name="gen_response"
+        )(cond)
+        out = layers.Add(name="gen_add_response")([out, response])
+    return keras.Model(inputs if len(inputs) > 1 else z, out, name="generator")
+
+
+def build_encoder(
+    window_length, latent_dim, *, filters, kernel_size, depth, variational=False, dtype=None
+):
+    """Encoder: the conv trunk and a dense code (mean and log-variance if variational)."""
+    inputs = keras.Input((window_length, 1), name="window")
+    x = build_conv_trunk(
+        inputs, filters=filters, kernel_size=kernel_size, depth=depth, dtype=dtype, prefix="enc"
+    )
+    mean = layers.Dense(latent_dim, dtype="float32", name="code")(x)
+    if not variational:
+        return keras.Model(inputs, mean, name="encoder")
+    log_var = layers.Dense(latent_dim, dtype="float32", name="code_log_var")(x)
+    return keras.Model(inputs, [mean, log_var], name="encoder")
+
+
+def build_decoder(window_length, latent_dim, *, filters, kernel_size, depth, dtype=None):
+    """Decoder: code -> upsampling stack -> ``(batch, window_length, 1)`` window."""
+    z = keras.Input((latent_dim,), name="code")
+    x = _upsampling_stack(
+        z,
+        window_length=window_length,
+        filters=filters,
+        kernel_size=kernel_size,
+        depth=depth,
+        dtype=dtype,
+        prefix="dec",
+    )
+    out = layers.Conv1D(1, kernel_size, padding="same", dtype="float32", name="dec_out")(x)
+    return keras.Model(z, out, name="decoder")
+
+
+def copy_trunk_weights(source, target, prefix="trunk"):
+    """Copy the ``{prefix}_conv*`` weights of ``source`` into ``target``.
+
+    Where the first convolution of ``source`` has more input channels (the
+    critic sees condition channels), only the fluorescence channel's kernel is
+    copied. Returns the number of layers copied.
+    """
+    n = 0
+    for layer in target.layers:
+        if not layer.name.startswith(f"{prefix}_conv"):
+            continue
+        src = source.get_layer(layer.name).get_weights()
+        dst = layer.get_weights()
+        if src[0].shape != dst[0].shape:
+            if src[0].shape[0] != dst[0].shape[0] or src[0].shape[2] != dst[0].shape[2]:
+                raise ValueError(
+                    f"layer {layer.name} has kernel {src[0].shape} in the source network but "
+                    f"{dst[0].shape} in the target; build both with the same filters, "
+                    "kernel_size and depth."
+                )
+            src = [src[0][:, : dst[0].shape[1], :], *src[1:]]
+        layer.set_weights(src)
+        n += 1
+    return n
+
+
+class ConditionalWGAN(keras.Model):
+    """(Conditional) Wasserstein GAN with gradient penalty, trained by ``fit``.
+
+    Holds a generator and a critic and implements ``train_step`` (TensorFlow
+    backend, ``tf.GradientTape``): ``n_critic`` critic updates with the WGAN-GP
+    loss, then one generator update. Batches are ``x`` (unconditional) or
+    ``(x, condition)`` with ``x`` of shape ``(batch, window_length, 1)`` and the
+    condition ``(batch, window_length, n_cond_channels)``. ``test_step`` reports
+    the critic's Wasserstein estimate ``w_dist`` on validation data.
+
+    This object exists for training only; the estimator persists the generator
+    and critic, which are plain functional models.
+
+    Parameters
+    ----------
+    generator, critic : keras.Model
+    latent_dim : int
+    n_critic : int, default=2
+    gp_weight : float, default=10.0
+    seed : int or None, default=None
+    """
+
+    def __init__(
+        self, generator, critic, latent_dim, n_critic=2, gp_weight=10.0, seed=None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.critic = critic
+        self.latent_dim = int(latent_dim)
+        self.n_critic = int(n_critic)
+        self.gp_weight = float(gp_weight)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.gp_tracker = keras.metrics.Mean(name="gp")
+        self.w_tracker = keras.metrics.Mean(name="w_dist")
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.gp_tracker, self.w_tracker]
+
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.d_optimizer.build(self.critic.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    @staticmethod
+    def _unpack(data):
+        if isinstance(data, (tuple, list)):
+            return data[0], (data[1] if len(data) > 1 else None)
+        return data, None
+
+    def _generate(self, batch, cond, training):
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        inputs = z if cond is None else [z, cond]
+        return self.generator(inputs, training=training)
+
+    def _score(self, x, cond, training):
+        x = tf.cast(x, tf.float32)
+        if cond is not None:
+            x = tf.concat([x, tf.cast(cond, tf.float32)], axis=-1)
+        return tf.cast(self.critic(x, training=training), tf.float32)
+
+    def _gradient_penalty(self, real, fake, cond):
+        batch = tf.shape(real)[0]
+        eps = keras.random.uniform((batch, 1, 1), seed=self.seed_generator)
+        mixed = eps * real + (1.0 - eps) * tf.cast(fake, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            score = self._score(mixed, cond, training=True)
+        grads = tape.gradient(score, mixed)
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2]) + 1e-12)
+        return tf.reduce_mean(tf.square(norm - 1.0))
+
+    def _critic_step(self, real, cond):
+        batch = tf.shape(real)[0]
+        with tf.GradientTape() as tape:
+            fake = self._generate(batch, cond, training=True)
+            d_real = self._score(real, cond, training=True)
+            d_fake = self._score(fake, cond, training=True)
+            gp = self._gradient_penalty(real, fake, cond)
+            w_dist = tf.reduce_mean(d_real) - tf.reduce_mean(d_fake)
+            # small drift term keeps critic scores near zero (Karras et al. 2018)
+            loss = -w_dist + self.gp_weight * gp + 1e-3 * tf.reduce_mean(tf.square(d_real))
+            scaled = self.d_optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.critic.trainable_variables)
+        self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        return loss, gp, w_dist
+
+    def _generator_step(self, batch, cond):
+        with tf.GradientTape() as tape:
+            fake = self._generate(batch, cond, training=True)
+            loss = -tf.reduce_mean(self._score(fake, cond, training=True))
+            scaled = self.g_optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return loss
+
+    def train_step(self, data):
+        real, cond = self._unpack(data)
+        real = tf.cast(real, tf.float32)
+        for _ in range(self.n_critic):
+            d_loss, gp, w_dist = self._critic_step(real, cond)
+        g_loss = self._generator_step(tf.shape(real)[0], cond)
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.gp_tracker.update_state(gp)
+        self.w_tracker.update_state(w_dist)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        real, cond = self._unpack(data)
+        real = tf.cast(real, tf.float32)
+        fake = self._generate(tf.shape(real)[0], cond, training=False)
+        w_dist = tf.reduce_mean(self._score(real, cond, False)) - tf.reduce_mean(
+            self._score(fake, cond, False)
+        )
+        self.w_tracker.update_state(w_dist)
+        return {"w_dist": self.w_tracker.result()}

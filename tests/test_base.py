@@ -1,0 +1,240 @@
+"""The shared Keras machinery, exercised through SpikeClassifier (the smallest estimator)."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
+
+from calgan_sklearn.datasets import make_calcium, make_windows
+from calgan_sklearn.models import SpikeClassifier, load
+
+TINY = dict(filters=4, kernel_size=3, depth=1, epochs=2, batch_size=32)
+
+
+def simulated_windows(
+    n=300, window=32, target="center", seed=0, n_neurons=4, center_width=4, noise_level=1.0
+):
+    """Seeded simulated GCaMP6f windows, about half of them with a spike near the centre."""
+    data = make_calcium(
+        n_neurons=n_neurons,
+        duration=40.0,
+        indicator="GCaMP6f",
+        firing_rate=2.0,
+        noise_level=noise_level,
+        random_state=seed,
+    )
+    X, y, groups = make_windows(
+        data.calcium,
+        data.spikes,
+        window=window,
+        stride=4,
+        target=target,
+        groups=np.arange(n_neurons),
+        center_width=center_width,
+    )
+    rng = np.random.default_rng(seed)
+    if target in ("center", "count"):
+        pos, neg = np.flatnonzero(y > 0), np.flatnonzero(y == 0)
+        k = min(n // 2, len(pos), len(neg))
+        idx = np.concatenate(
+            [rng.choice(pos, k, replace=False), rng.choice(neg, n - k, replace=False)]
+        )
+    else:
+        idx = rng.choice(len(X), min(n, len(X)), replace=False)
+    idx = rng.permutation(idx)
+    return X[idx], y[idx], groups[idx]
+
+
+@pytest.fixture(scope="module")
+def windows():
+    return simulated_windows()
+
+
+@pytest.fixture(scope="module")
+def fitted(windows):
+    X, y, _ = windows
+    return SpikeClassifier(**TINY, random_state=0).fit(X, y)
+
+
+def test_not_fitted_error(windows):
+    with pytest.raises(NotFittedError):
+        SpikeClassifier().predict(windows[0])
+
+
+def test_same_random_state_same_weights_and_predictions(windows, fitted):
+    X, y, _ = windows
+    other = SpikeClassifier(**TINY, random_state=0).fit(X, y)
+    for a, b in zip(fitted.model_.get_weights(), other.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(fitted.predict_proba(X), other.predict_proba(X))
+    different = SpikeClassifier(**TINY, random_state=1).fit(X, y)
+    assert not np.array_equal(fitted.predict_proba(X), different.predict_proba(X))
+
+
+def test_pickle_and_joblib_round_trip(windows, fitted, tmp_path):
+    X = windows[0]
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    joblib.dump(fitted, tmp_path / "clf.joblib")
+    restored = joblib.load(tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    assert restored.history_ == fitted.history_
+
+
+def test_save_load_predicts_identically(windows, fitted, tmp_path):
+    X = windows[0]
+    path = fitted.save(tmp_path / "clf")
+    assert (path / "estimator.json").is_file() and (path / "model_.keras").is_file()
+    for restored in (SpikeClassifier.load(path), load(path)):
+        assert type(restored) is SpikeClassifier
+        assert restored.get_params() == fitted.get_params()
+        np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+        np.testing.assert_array_equal(restored.classes_, fitted.classes_)
+
+
+def test_load_rejects_unknown_class_and_missing_dir(fitted, tmp_path):
+    path = fitted.save(tmp_path / "clf")
+    meta = (
+        (path / "estimator.json")
+        .read_text()
+        .replace("calgan_sklearn.models._classifier.SpikeClassifier", "os.system")
+    )
+    (path / "estimator.json").write_text(meta)
+    with pytest.raises(ValueError, match="not a BaseKerasEstimator of this package"):
+        load(path)
+    with pytest.raises(FileNotFoundError, match="estimator.json is missing"):
+        load(tmp_path / "nowhere")
+
+
+def test_clone_of_fitted_is_unfitted(fitted, windows):
+    cloned = clone(fitted)
+    assert not hasattr(cloned, "model_")
+    with pytest.raises(NotFittedError):
+        cloned.predict(windows[0])
+
+
+def test_partial_fit_adds_one_epoch_and_warm_start_continues(windows):
+    X, y, _ = windows
+    clf = SpikeClassifier(**TINY, random_state=0).partial_fit(X, y)
+    assert clf.n_iter_ == 1 and len(clf.history_["loss"]) == 1
+    weights = [w.copy() for w in clf.model_.get_weights()]
+    clf.partial_fit(X, y)
+    assert clf.n_iter_ == 2 and len(clf.history_["loss"]) == 2
+    assert any(not np.array_equal(a, b) for a, b in zip(weights, clf.model_.get_weights()))
+
+    warm = SpikeClassifier(**TINY, warm_start=True, random_state=0).fit(X, y)
+    model = warm.model_
+    warm.fit(X, y)
+    assert warm.model_ is model and warm.n_iter_ == 2 * TINY["epochs"]
+    cold = SpikeClassifier(**TINY, random_state=0).fit(X, y)
+    model = cold.model_
+    cold.fit(X, y)
+    assert cold.model_ is not model and cold.n_iter_ == TINY["epochs"]
+
+
+def test_early_stopping_records_validation_history(windows):
+    X, y, _ = windows
+    clf = SpikeClassifier(
+        **{**TINY, "epochs": 3}, validation_fraction=0.2, patience=1, random_state=0
+    ).fit(X, y)
+    assert set(clf.history_) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert 1 <= clf.n_iter_ <= 3
+    assert all(len(v) == clf.n_iter_ for v in clf.history_.values())
+
+
+def test_user_callbacks_are_called(windows):
+    import keras
+
+    X, y, _ = windows
+    seen = []
+    cb = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    SpikeClassifier(**TINY, callbacks=[cb], random_state=0).fit(X, y)
+    assert seen == [0, 1]
+
+
+@pytest.mark.parametrize(
+    "option", [{"distribute": True}, {"mixed_precision": True}, {"jit_compile": True}]
+)
+def test_device_options_run_on_cpu(windows, option):
+    X, y, _ = windows
+    clf = SpikeClassifier(**{**TINY, "epochs": 1}, random_state=0, **option).fit(X[:64], y[:64])
+    proba = clf.predict_proba(X[:8])
+    assert proba.shape == (8, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert proba.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"filters": 0}, "'filters' parameter of SpikeClassifier must be"),
+        ({"kernel_size": 2.5}, "'kernel_size' parameter"),
+        ({"depth": -1}, "'depth' parameter"),
+        ({"epochs": 0}, "'epochs' parameter"),
+        ({"learning_rate": -1.0}, "'learning_rate' parameter"),
+        ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
+        ({"normalize": "robust"}, "'normalize' parameter"),
+        ({"init": "not-a-gan-dir"}, "not a saved estimator"),
+        ({"init": 3}, "'init' parameter"),
+    ],
+)
+def test_bad_parameters_raise_at_fit(windows, params, match):
+    X, y, _ = windows
+    clf = SpikeClassifier(**{**TINY, **params})  # __init__ never validates
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        clf.fit(X[:40], y[:40])
+
+
+def test_bad_input_messages(windows, fitted):
+    X, y, _ = windows
+    clf = SpikeClassifier(**TINY)
+    Xnan = X[:40].copy()
+    Xnan[3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN .* in 1 window\(s\), first \[3\]"):
+        clf.fit(Xnan, y[:40])
+    with pytest.raises(ValueError, match="X contains inf"):
+        clf.fit(np.where(Xnan == Xnan, Xnan, np.inf), y[:40])
+    with pytest.raises(
+        ValueError,
+        match=r"shape \(n_windows, window_length\); got an array "
+        r"with 1 dimension",
+    ):
+        clf.fit(X[0], y[:1])
+    with pytest.raises(ValueError, match="with 3 dimension"):
+        clf.fit(np.stack([X[:40], X[:40]], axis=-1), y[:40])
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        clf.fit(X[:1], y[:1])
+    with pytest.raises(ValueError, match="y has only one class"):
+        clf.fit(X[:40], np.zeros(40))
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        clf.fit(X[:40], None)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        clf.fit(X[:40], y[:30])
+    with pytest.raises(ValueError, match="X has 16 features, but SpikeClassifier is expecting 32"):
+        fitted.predict(X[:, :16])
+    with pytest.raises(ValueError, match="leaves no windows"):
+        SpikeClassifier(**TINY, validation_fraction=0.9).fit(X[:3], np.array([0, 1, 0]))
+
+
+def test_three_d_single_channel_windows_accepted(windows, fitted):
+    X = windows[0][:10]
+    np.testing.assert_array_equal(fitted.predict_proba(X[..., None]), fitted.predict_proba(X))
+
+
+def test_grid_search_with_groups_in_two_workers(windows):
+    X, y, groups = windows
+    search = GridSearchCV(
+        SpikeClassifier(**{**TINY, "epochs": 1}, random_state=0),
+        {"filters": [2, 4]},
+        cv=LeaveOneGroupOut(),
+        scoring="roc_auc",
+        n_jobs=2,
+        error_score="raise",
+    )
+    search.fit(X[:160], y[:160], groups=groups[:160])
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.n_iter_ == 1

@@ -1,0 +1,165 @@
+"""CalciumGAN: conditioning, sampling, persistence, and that it learns."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+
+from calgan_sklearn.datasets import make_calcium, make_windows
+from calgan_sklearn.models import CalciumGAN, SpikeClassifier, load
+from calgan_sklearn.models._base import window_noise
+
+TINY = dict(latent_dim=4, filters=4, kernel_size=3, depth=1, epochs=1, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def spike_windows():
+    data = make_calcium(
+        n_neurons=6,
+        duration=150.0,
+        fs=30.0,
+        indicator="GCaMP6f",
+        firing_rate=2.0,
+        noise_level=0.27,
+        random_state=0,
+    )
+    X, S, _ = make_windows(data.calcium, data.spikes, window=32, stride=8, target="subwindow")
+    idx = np.random.default_rng(0).permutation(len(X))[:800]
+    return X[idx], S[idx]
+
+
+@pytest.mark.parametrize("conditioning", [None, "label", "spikes"])
+def test_fit_and_sample_each_conditioning(spike_windows, conditioning):
+    X, S = spike_windows[0][:96], spike_windows[1][:96]
+    y = {None: None, "label": np.where(S.sum(1) > 0, "spike", "quiet"), "spikes": S}[conditioning]
+    gan = CalciumGAN(**TINY, random_state=0).fit(X, y)
+    assert gan.conditioning_ == conditioning
+    assert set(gan.history_) == {"d_loss", "g_loss", "gp", "w_dist"}
+    Xs, ys = gan.sample(5, random_state=0)
+    assert Xs.shape == (5, 32) and np.isfinite(Xs).all()
+    assert (ys is None) == (conditioning is None)
+    np.testing.assert_array_equal(Xs, gan.sample(5, random_state=0)[0])
+    if conditioning is not None:
+        Xs, ys = gan.sample(y=y[:7], random_state=0)
+        assert Xs.shape == (7, 32)
+        np.testing.assert_array_equal(ys, y[:7])
+    # samples come back in data units, not normalised units
+    assert abs(np.median(Xs) - np.median(X)) < 5 * X.std()
+    assert gan.critic_score(X[:4], None if y is None else y[:4]).shape == (4,)
+
+
+def test_sample_errors(spike_windows):
+    X, S = spike_windows[0][:64], spike_windows[1][:64]
+    gan = CalciumGAN(**TINY, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="fitted without y"):
+        gan.sample(2, y=np.ones(2))
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        gan.sample(0)
+    cgan = CalciumGAN(**TINY, random_state=0).fit(X, S)
+    with pytest.raises(ValueError, match=r"spike windows y have shape \(2, 16\)"):
+        cgan.sample(y=np.zeros((2, 16)))
+    with pytest.raises(ValueError, match="conditioning='spikes' but y now means None"):
+        CalciumGAN(**TINY, warm_start=True, random_state=0).fit(X, S).fit(X)
+    with pytest.raises(ValueError, match="must be non-negative"):
+        CalciumGAN(**TINY).fit(X, -S)
+    lgan = CalciumGAN(**TINY, random_state=0).fit(X, S.sum(1) > 0)
+    with pytest.raises(ValueError, match="fitted on"):
+        lgan.sample(y=np.array([7]))
+
+
+def test_persistence_and_determinism(spike_windows, tmp_path):
+    X, S = spike_windows[0][:64], spike_windows[1][:64]
+    gan = CalciumGAN(**TINY, random_state=0).fit(X, S)
+    same = CalciumGAN(**TINY, random_state=0).fit(X, S)
+    expected = gan.sample(y=S[:10], random_state=3)[0]
+    np.testing.assert_array_equal(same.sample(y=S[:10], random_state=3)[0], expected)
+    for restored in (pickle.loads(pickle.dumps(gan)), load(gan.save(tmp_path / "gan"))):
+        np.testing.assert_array_equal(restored.sample(y=S[:10], random_state=3)[0], expected)
+        restored.partial_fit(X, S)  # the training wrapper is rebuilt after loading
+        assert restored.n_iter_ == 2
+
+
+def test_classifier_starts_from_gan_critic(spike_windows, tmp_path):
+    X, S = spike_windows[0][:96], spike_windows[1][:96]
+    y = (S[:, 14:18].sum(1) > 0).astype(int)
+    gan = CalciumGAN(**TINY, random_state=0).fit(X, S)
+    before = [w.copy() for w in gan.discriminator_.get_weights()]
+    arch = {k: TINY[k] for k in ("filters", "kernel_size", "depth")}
+    # with a negligible learning rate the fitted trunk is the critic's trunk
+    clf = SpikeClassifier(**arch, epochs=1, learning_rate=1e-12, init=gan, random_state=0)
+    clf.fit(X, y)
+    np.testing.assert_allclose(
+        clf.model_.get_layer("trunk_conv0").get_weights()[0],
+        gan.discriminator_.get_layer("trunk_conv0").get_weights()[0][:, :1, :],
+        atol=1e-6,
+    )
+    scratch = SpikeClassifier(**arch, epochs=1, learning_rate=1e-12, random_state=0).fit(X, y)
+    assert not np.allclose(
+        scratch.model_.get_layer("trunk_conv0").get_weights()[0],
+        clf.model_.get_layer("trunk_conv0").get_weights()[0],
+    )
+    for a, b in zip(before, gan.discriminator_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # from a saved GAN directory, and from an unfitted GAN (fitted on X first)
+    path = gan.save(tmp_path / "gan")
+    assert SpikeClassifier(**arch, epochs=1, init=str(path)).fit(X, y).n_iter_ == 1
+    assert SpikeClassifier(**arch, epochs=1, init=CalciumGAN(**TINY)).fit(X, y).n_iter_ == 1
+    with pytest.raises(ValueError, match=r"init's critic has \(filters, kernel_size, depth"):
+        SpikeClassifier(filters=8, kernel_size=3, depth=1, init=gan).fit(X, y)
+
+
+def _standardise(x):
+    return (x - np.percentile(x, 20, axis=1)[:, None]) / window_noise(x)[:, None]
+
+
+def _two_sample_auc(real, other):
+    def features(x):
+        z = (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)
+        lags = [(z[:, :-k] * z[:, k:]).mean(1) for k in (1, 2, 4)]
+        return np.c_[np.sort(z, 1), np.column_stack(lags), np.abs(np.diff(z, axis=1)).mean(1)]
+
+    F = np.r_[features(real), features(other)]
+    labels = np.r_[np.zeros(len(real)), np.ones(len(other))]
+    clf = LogisticRegression(max_iter=2000)
+    return cross_val_score(clf, F, labels, cv=5, scoring="roc_auc").mean()
+
+
+@pytest.mark.slow
+def test_gan_learns_realistic_spike_conditioned_windows(spike_windows):
+    X, S = spike_windows
+    gan = CalciumGAN(
+        filters=8,
+        latent_dim=8,
+        depth=2,
+        kernel_size=5,
+        n_critic=1,
+        epochs=60,
+        batch_size=32,
+        learning_rate=1e-3,
+        random_state=0,
+    ).fit(X[:600], S[:600])
+    X_test, S_test = X[600:], S[600:]
+    fake = gan.sample(y=S_test, random_state=1)[0]
+    rng = np.random.default_rng(0)
+    noise = X_test.mean(1, keepdims=True) + X_test.std(1, keepdims=True) * rng.standard_normal(
+        X_test.shape
+    )
+    auc_gan, auc_noise = _two_sample_auc(X_test, fake), _two_sample_auc(X_test, noise)
+    assert auc_noise > 0.95
+    assert auc_gan < auc_noise - 0.1, (auc_gan, auc_noise)
+
+    s = 8
+    one_spike = np.zeros((300, 32))
+    one_spike[:, s] = 1
+    with_spike = _standardise(gan.sample(y=one_spike, random_state=0)[0]).mean(0)
+    without = _standardise(gan.sample(y=np.zeros((300, 32)), random_state=0)[0]).mean(0)
+
+    def response(m):  # peak after the spike above the level just before it
+        return m[s + 1 : s + 9].max() - m[s - 3 : s].mean()
+
+    assert response(with_spike) > response(without) + 1.0, (
+        response(with_spike),
+        response(without),
+    )
