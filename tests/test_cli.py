@@ -65,3 +65,112 @@ def test_info_on_real_data(spikefinder_dir, capsys):
     text = capsys.readouterr().out
     for label, indicator in (("4", "OGB-1"), ("5", "GCaMP6s"), ("6", "GCaMP5k")):
         assert any(line.split()[:2] == [label, indicator] for line in text.splitlines())
+
+
+@pytest.fixture(scope="module")
+def simulated_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    main(["simulate", "--out", str(root / "train"), "--n-neurons", "4", "--duration", "40"])
+    main(
+        [
+            "simulate",
+            "--out",
+            str(root / "test"),
+            "--n-neurons",
+            "2",
+            "--duration",
+            "20",
+            "--split",
+            "test",
+            "--seed",
+            "7",
+        ]
+    )
+    return root
+
+
+def test_fit_then_infer_round_trip(simulated_folders, capsys):
+    root = simulated_folders
+    model = root / "model"
+    assert main(["fit", "--data", str(root / "train"), "--out", str(model), "--epochs", "1"]) == 0
+    assert (model / "estimator.json").is_file()
+    calcium_csv = root / "test" / "sim-GCaMP6s.test.calcium.csv"
+    rates_csv = root / "rates" / "sim-GCaMP6s.test.calcium.csv"
+    assert (
+        main(
+            [
+                "infer",
+                "--model",
+                str(model),
+                "--input",
+                str(calcium_csv),
+                "--output",
+                str(rates_csv),
+            ]
+        )
+        == 0
+    )
+    # the rates file has the SpikeFinder layout of its input: the loader reads it,
+    # with the same columns, frames and NaN padding
+    calcium = load_spikefinder(root / "test", split="test")
+    rates = load_spikefinder(root / "rates", split="test")
+    assert rates.calcium.shape == calcium.calcium.shape
+    np.testing.assert_array_equal(np.isnan(rates.calcium), np.isnan(calcium.calcium))
+    np.testing.assert_array_equal(rates.neuron, calcium.neuron)
+    assert (rates.calcium[np.isfinite(rates.calcium)] >= 0).all()
+
+
+def test_infer_with_pretrained_keeps_nan_padding(tmp_path):
+    import pandas as pd
+
+    x = np.random.default_rng(0).normal(size=(500, 2))
+    x[400:, 1] = np.nan
+    pd.DataFrame(x, columns=["0", "1"]).to_csv(tmp_path / "1.test.calcium.csv", index=False)
+    out = tmp_path / "rates.csv"
+    assert (
+        main(["infer", "--input", str(tmp_path / "1.test.calcium.csv"), "--output", str(out)]) == 0
+    )
+    rates = pd.read_csv(out).to_numpy()
+    assert rates.shape == (500, 2)
+    assert np.isnan(rates[400:, 1]).all() and np.isfinite(rates[:400]).all()
+
+
+def test_infer_rejects_a_folder_that_is_not_a_model(simulated_folders, capsys):
+    calcium_csv = simulated_folders / "test" / "sim-GCaMP6s.test.calcium.csv"
+    code = main(
+        [
+            "infer",
+            "--model",
+            str(simulated_folders / "test"),
+            "--input",
+            str(calcium_csv),
+            "--output",
+            str(simulated_folders / "x.csv"),
+        ]
+    )
+    assert code == 2
+    assert "not a saved estimator" in capsys.readouterr().err
+
+
+def test_infer_rejects_non_numeric_input(tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("0,1\n0.1,0.2\n0.3,abc\n")
+    code = main(
+        ["infer", "--input", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "r.csv")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'1'" in err and "abc" in err
+
+
+def test_fit_needs_labelled_data(simulated_folders, capsys):
+    code = main(
+        [
+            "fit",
+            "--data",
+            str(simulated_folders / "nowhere"),
+            "--out",
+            str(simulated_folders / "m"),
+        ]
+    )
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
