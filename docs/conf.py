@@ -34,3 +34,19 @@ html_static_path = ["_static"]
 html_theme_options = {"navigation_with_keys": False}
 intersphinx_mapping = {}
 nitpicky = False
+
+
+def _skip_sklearn_members(app, what, name, obj, skip, options):
+    """Document our own methods, not the ones scikit-learn adds to every estimator.
+
+    Their docstrings cross-reference scikit-learn's own documentation
+    (glossary, user guide labels), which this build does not have.
+    """
+    module = getattr(obj, "__module__", "") or ""
+    if module.startswith("sklearn."):
+        return True
+    return skip
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_sklearn_members)
