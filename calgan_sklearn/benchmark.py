@@ -68,9 +68,7 @@ def default_estimators(quick=False, fs=100.0, random_state=0):
     ['DeepSpikeInference', 'Derivative']
     """
     from .baselines import OASIS, DerivativeDetector, WienerDeconvolution
-    from .models import SpikeClassifier
-    from .models._inference import DeepSpikeInference
-    from .models._sliding import SlidingWindowInference
+    from .models import DeepSpikeInference, SlidingWindowInference, SpikeClassifier
 
     if quick:
         deep = dict(filters=8, depth=3, epochs=1, crop_length=512)
