@@ -47,12 +47,6 @@ STRIDE = 4
 NOISE_UNITS = 10.0
 #: Kernel size of the first, strided layer (at 100 Hz).
 FIRST_KERNEL = 12
-#: Simulated training traces (``simulate``): per indicator and firing rate (Hz),
-#: this many neurons of this many seconds, noise levels drawn from this range.
-SIMULATED_RATES = (0.3, 1.0, 3.0, 8.0)
-SIMULATED_NEURONS = 3
-SIMULATED_DURATION = 120.0
-SIMULATED_NOISE = (0.5, 6.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -365,13 +359,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     crop_length : int, default=1024
         Length of the training crops in 100 Hz frames (rounded up to a multiple
         of 4).
-    simulate : float, default=0.0
-        Fraction of the training crops cut from traces simulated with
-        :func:`calgan_sklearn.datasets.make_calcium` (every indicator in
-        :data:`~calgan_sklearn.datasets.INDICATORS`, noise levels 0.5-6 and
-        firing rates from 0.3 to 8 Hz), generated in ``fit`` from
-        ``random_state``. They widen the range of kinetics and firing rates the
-        network sees beyond those of the recordings; 0 disables them.
     sample_weighting : {"frames", "traces"}, default="frames"
         Crops are drawn from a trace with probability proportional to its
         length (``"frames"``) or with equal probability per trace.
@@ -448,7 +435,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         "noise_max": [Interval(numbers.Real, 1, None, closed="left")],
         "stretch_max": [Interval(numbers.Real, 1, None, closed="left")],
         "crop_length": [Interval(numbers.Integral, 8, None, closed="left")],
-        "simulate": [Interval(numbers.Real, 0, 1, closed="left")],
         "sample_weighting": [StrOptions({"frames", "traces"})],
     }
     _min_samples = 1
@@ -467,7 +453,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         noise_max=3.0,
         stretch_max=2.0,
         crop_length=1024,
-        simulate=0.0,
         sample_weighting="frames",
         epochs=20,
         batch_size=32,
@@ -493,7 +478,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self.noise_max = noise_max
         self.stretch_max = stretch_max
         self.crop_length = crop_length
-        self.simulate = simulate
         self.sample_weighting = sample_weighting
         self.epochs = epochs
         self.batch_size = batch_size
@@ -602,21 +586,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             weights = np.ones(len(calcium))
         if training and getattr(self, "_trace_weight", None) is not None:
             weights = weights * self._trace_weight
-        if training and self.simulate > 0:
-            sim_calcium, sim_spikes = self._simulated_traces(seed)
-            sim_calcium, sim_noise = normalize_traces(sim_calcium, self.normalization)
-            sim_weights = np.array([len(c) for c in sim_calcium], dtype=float)
-            if self.sample_weighting == "traces":
-                sim_weights = np.ones(len(sim_calcium))
-            weights = np.concatenate(
-                [
-                    weights / weights.sum() * (1.0 - self.simulate),
-                    sim_weights / sim_weights.sum() * self.simulate,
-                ]
-            )
-            calcium = calcium + sim_calcium
-            noise = np.concatenate([noise, sim_noise])
-            targets = targets + [self._smooth(s) for s in sim_spikes]
         crop = self._crop()
         steps = self.steps_per_epoch_
         if not training:
@@ -638,27 +607,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         )
 
     # -- helpers --------------------------------------------------------------
-    def _simulated_traces(self, seed):
-        """Simulated dF/F traces and spikes at 100 Hz for ``simulate``."""
-        from ..datasets import INDICATORS, make_calcium
-
-        rng = np.random.default_rng([0 if seed is None else seed, 7])
-        calcium, spikes = [], []
-        for indicator in sorted(INDICATORS):
-            for rate in SIMULATED_RATES:
-                sim = make_calcium(
-                    n_neurons=SIMULATED_NEURONS,
-                    duration=SIMULATED_DURATION,
-                    fs=INTERNAL_FS,
-                    indicator=indicator,
-                    noise_level=SIMULATED_NOISE,
-                    firing_rate=rate,
-                    random_state=int(rng.integers(2**31 - 1)),
-                )
-                calcium += list(sim.calcium.astype(np.float64))
-                spikes += list(sim.spikes.astype(np.float64))
-        return calcium, spikes
-
     def _check_sample_weight(self, sample_weight, X):
         if sample_weight is None:
             return None
