@@ -36,15 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_pretrained import DEFAULT_DATA, load_all_data, peak_rss_mb  # noqa: E402
 
 
-def dataset_balanced_weights(calcium, groups):
-    """1 / frames of the trace's dataset: every dataset gets the same crop share."""
-    from calgan_sklearn._validation import trace_lengths
-
-    lengths = trace_lengths(calcium)
-    frames = {g: lengths[groups == g].sum() for g in np.unique(groups)}
-    return np.array([1.0 / frames[g] for g in groups])
-
-
 def scores(y, rates, fs):
     from calgan_sklearn.metrics import cascade_bias, cascade_error, spikefinder_correlation
 
@@ -57,6 +48,7 @@ def scores(y, rates, fs):
 
 def run_lodo(data, folds, params, seed):
     from calgan_sklearn.baselines import OASIS
+    from calgan_sklearn.datasets import dataset_weights
     from calgan_sklearn.models._inference import DeepSpikeInference
 
     rows = []
@@ -70,7 +62,7 @@ def run_lodo(data, folds, params, seed):
         test = data.dataset == name
         X, y = _trim(data.calcium[~test], data.spikes[~test])
         Xt, yt = _trim(data.calcium[test], data.spikes[test])
-        w = dataset_balanced_weights(X, data.dataset[~test])
+        w = dataset_weights(X, data.dataset[~test])
         deep = DeepSpikeInference(fs=data.fs, random_state=seed, **params)
         t0 = time.perf_counter()
         deep.fit(X, y, sample_weight=w)

@@ -72,15 +72,6 @@ def describe(bunch):
     }
 
 
-def dataset_balanced_weights(bunch):
-    """Per-trace weights ``1 / frames of its dataset`` (equal crop share per dataset)."""
-    from calgan_sklearn._validation import trace_lengths
-
-    lengths = trace_lengths(bunch.calcium)
-    frames = {g: lengths[bunch.dataset == g].sum() for g in np.unique(bunch.dataset)}
-    return np.array([1.0 / frames[g] for g in bunch.dataset])
-
-
 def peak_rss_mb():
     """Peak resident set size of this process in MB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -95,6 +86,7 @@ def main(argv=None):
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
 
+    from calgan_sklearn.datasets import dataset_weights
     from calgan_sklearn.models._inference import DeepSpikeInference
 
     t0 = time.perf_counter()
@@ -111,7 +103,7 @@ def main(argv=None):
         est.set_params(epochs=args.epochs)
     t0 = time.perf_counter()
     # every dataset gets the same share of training crops
-    est.fit(data.calcium, data.spikes, sample_weight=dataset_balanced_weights(data))
+    est.fit(data.calcium, data.spikes, sample_weight=dataset_weights(data.calcium, data.dataset))
     t_fit = time.perf_counter() - t0
     rss = peak_rss_mb()
     load = os.getloadavg()

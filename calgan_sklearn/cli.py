@@ -149,7 +149,7 @@ def cmd_fit(args):
     if args.epochs is not None:
         params["epochs"] = args.epochs
     model = DeepSpikeInference(**params)
-    model.fit(data.calcium, data.spikes, sample_weight=dataset_weights(data))
+    model.fit(data.calcium, data.spikes, sample_weight=dataset_weights(data.calcium, data.dataset))
     model.save(args.out)
     print(
         f"trained on {data.calcium.shape[0]} traces from {len(set(data.dataset))} "

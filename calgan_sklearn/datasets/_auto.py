@@ -199,7 +199,7 @@ def write_rates_csv(rates, columns, path):
     return path
 
 
-def dataset_weights(data):
+def dataset_weights(calcium, groups):
     """Per-trace weights that give every dataset the same share of training.
 
     Each trace gets ``1 / (frames of its dataset)``, so long datasets do not
@@ -207,17 +207,31 @@ def dataset_weights(data):
 
     Parameters
     ----------
-    data : Bunch
-        A loader Bunch with ``calcium`` and per-trace ``dataset`` labels.
+    calcium : array-like of shape (n_traces, n_frames)
+        Traces, NaN-padded at the end.
+    groups : array-like of shape (n_traces,)
+        Dataset label of each trace (e.g. a loader Bunch's ``dataset``).
 
     Returns
     -------
     weights : ndarray of shape (n_traces,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calgan_sklearn.datasets import dataset_weights
+    >>> dataset_weights(np.ones((3, 4)), ["a", "a", "b"])
+    array([0.125, 0.125, 0.25 ])
     """
     from .._validation import trace_lengths
 
-    lengths = trace_lengths(data.calcium).astype(float)
-    labels = np.asarray(data.dataset)
+    lengths = trace_lengths(calcium).astype(float)
+    labels = np.asarray(groups)
+    if labels.shape != (len(lengths),):
+        raise ValueError(
+            f"groups has shape {labels.shape} but calcium has {len(lengths)} traces; "
+            "give one dataset label per trace."
+        )
     weights = np.empty(len(labels))
     for label in np.unique(labels):
         mask = labels == label
