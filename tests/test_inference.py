@@ -132,6 +132,23 @@ def test_normalization_makes_units_irrelevant(sim):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_bandwidth_augmentation_mimics_low_frame_rate_recordings():
+    from calgan_sklearn.models._inference import _CropDataset, _noise_sd
+
+    (x,), noise = normalize_traces([np.random.default_rng(0).normal(size=30000)])
+    ds = _CropDataset(
+        [x], [np.zeros_like(x)], noise, crop_length=1024, batch_size=200, steps=1,
+        lowpass_min_fs=8.0, seed=0,
+    )  # fmt: skip
+    crops = ds[0][0][..., 0]
+    power = np.abs(np.fft.rfft(crops - crops.mean(axis=1, keepdims=True), axis=1)) ** 2
+    above_45hz = power[:, 461:].sum(axis=1) / power.sum(axis=1)  # white noise: ~0.1
+    filtered = above_45hz < 0.05
+    assert 0.35 < filtered.mean() < 0.65  # half of the crops
+    # every crop keeps the noise level normalize_traces gives a whole recording
+    np.testing.assert_allclose([_noise_sd(c) for c in crops], 0.1, rtol=0.2)
+
+
 @pytest.mark.parametrize(
     "X, y, match",
     [
@@ -153,6 +170,8 @@ def test_bad_parameters_and_unfitted():
         DeepSpikeInference(filters=0).fit(X, y)
     with pytest.raises(ValueError, match="normalization"):
         DeepSpikeInference(normalization="zscore").fit(X, y)
+    with pytest.raises(ValueError, match="lowpass_min_fs"):
+        DeepSpikeInference(lowpass_min_fs=0.0).fit(X, y)
     with pytest.raises(NotFittedError):
         DeepSpikeInference().predict(X)
     with pytest.raises(ValueError, match="one weight per trace"):

@@ -235,9 +235,16 @@ class _CropDataset(keras.utils.PyDataset):
     shorter than a crop are zero-padded and masked by a zero sample weight.
     With ``augment``, Gaussian noise raises each crop's noise SD by a random
     factor ``m`` in ``noise_range`` (and, for noise-normalised traces, the crop
-    is divided by ``m`` so its noise stays at one unit). Without ``augment``
-    the crops are the same on every pass (for validation).
+    is divided by ``m`` so its noise stays at one unit). With ``lowpass_min_fs``
+    half of the augmented crops are then low-pass filtered as if they had been
+    recorded at a random frame rate between ``lowpass_min_fs`` and 100 Hz and
+    upsampled (and, for noise-normalised traces, renormalised by their new
+    noise level, as :func:`normalize_traces` would). Without ``augment`` the
+    crops are the same on every pass (for validation).
     """
+
+    #: Share of the augmented crops that are low-pass filtered.
+    lowpass_share = 0.5
 
     def __init__(
         self,
@@ -253,13 +260,14 @@ class _CropDataset(keras.utils.PyDataset):
         weights=None,
         augment=True,
         stretch=1.0,
+        lowpass_min_fs=None,
         seed=0,
     ):
         super().__init__(workers=1, use_multiprocessing=False)
         self.calcium, self.targets, self.noise = calcium, targets, noise
         self.crop_length, self.batch_size, self.steps = crop_length, batch_size, steps
         self.noise_range, self.rescale, self.augment = noise_range, rescale, augment
-        self.stretch = stretch
+        self.stretch, self.lowpass_min_fs = stretch, lowpass_min_fs
         lengths = np.array([len(c) for c in calcium], dtype=float)
         w = lengths if weights is None else np.asarray(weights, dtype=float)
         self.p = w / w.sum()
@@ -285,10 +293,32 @@ class _CropDataset(keras.utils.PyDataset):
                     c = c + rng.normal(0.0, extra, size=len(c)).astype(np.float32)
                 if self.rescale:
                     c = c / np.float32(m)
+                if self.lowpass_min_fs is not None and rng.random() < self.lowpass_share:
+                    c = self._lowpass(c, rng)
             x[b, : len(c), 0] = c
             y[b, : len(c), 0] = t
             w[b, : len(c)] = 1.0
         return x, y, w
+
+    def _lowpass(self, c, rng):
+        """Low-pass ``c`` as if recorded at a random, lower frame rate."""
+        from scipy.signal import butter, sosfiltfilt
+
+        if len(c) < 64:
+            return c
+        hi = 0.9 * INTERNAL_FS
+        lo = min(float(self.lowpass_min_fs), hi)
+        native = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        # zero-phase, so the filter does not shift the calcium against the spikes
+        sos = butter(4, native / INTERNAL_FS, output="sos")
+        out = sosfiltfilt(sos, c.astype(np.float64), padtype="even")
+        if self.rescale:
+            # what normalize_traces would make of such a recording: noise of
+            # one unit (1 / NOISE_UNITS) measured on the filtered trace itself
+            sd = _noise_sd(out)
+            if np.isfinite(sd) and sd > 0:
+                out = out * min(1.0 / (NOISE_UNITS * sd), 100.0)
+        return out.astype(np.float32)
 
     def _cut(self, i, rng):
         """One crop of trace ``i`` (time-stretched by a random factor if augmenting)."""
@@ -356,6 +386,12 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         a random factor between ``1 / stretch_max`` and ``stretch_max``
         (log-uniform), which varies the apparent indicator kinetics; 1
         disables it.
+    lowpass_min_fs : float or None, default=None
+        Bandwidth augmentation: half of the training crops are low-pass
+        filtered (zero-phase) as if recorded at a random frame rate between
+        ``lowpass_min_fs`` and 90 Hz (log-uniform) and upsampled to 100 Hz, so
+        the network also serves recordings made at low frame rates and
+        resampled; None disables it.
     crop_length : int, default=1024
         Length of the training crops in 100 Hz frames (rounded up to a multiple
         of 4).
@@ -434,6 +470,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         "target_sigma": [Interval(numbers.Real, 0, None, closed="left")],
         "noise_max": [Interval(numbers.Real, 1, None, closed="left")],
         "stretch_max": [Interval(numbers.Real, 1, None, closed="left")],
+        "lowpass_min_fs": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "crop_length": [Interval(numbers.Integral, 8, None, closed="left")],
         "sample_weighting": [StrOptions({"frames", "traces"})],
     }
@@ -452,6 +489,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         target_sigma=0.04,
         noise_max=3.0,
         stretch_max=2.0,
+        lowpass_min_fs=None,
         crop_length=1024,
         sample_weighting="frames",
         epochs=20,
@@ -477,6 +515,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self.target_sigma = target_sigma
         self.noise_max = noise_max
         self.stretch_max = stretch_max
+        self.lowpass_min_fs = lowpass_min_fs
         self.crop_length = crop_length
         self.sample_weighting = sample_weighting
         self.epochs = epochs
@@ -603,6 +642,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             weights=weights,
             augment=training,
             stretch=float(self.stretch_max),
+            lowpass_min_fs=self.lowpass_min_fs,
             seed=0 if seed is None else seed,
         )
 
