@@ -132,6 +132,28 @@ def test_normalization_makes_units_irrelevant(sim):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
+    X, y = sim.calcium[:3, :2000], sim.spikes[:3, :2000]
+    est = DeepSpikeInference(**{**TINY, "ensemble_size": 3}).fit(X, y)
+    assert est.model_.output_shape == (None, None, 3)
+    z, _ = normalize_traces(list(X))
+    members = np.asarray(est.model_(np.stack(z)[..., None]))
+    # members start from different weights, so they disagree
+    assert np.abs(members[..., 0] - members[..., 1]).max() > 1e-4
+    # (away from the end, where predict pads the traces with zeros)
+    inner = slice(0, 1500)
+    np.testing.assert_allclose(
+        est.predict(X)[:, inner], members.mean(axis=-1)[:, inner], rtol=1e-4, atol=1e-6
+    )
+    # member 0 is trained exactly as a single network with the same seed
+    single = DeepSpikeInference(**TINY).fit(X, y).predict(X)
+    np.testing.assert_allclose(members[:, inner, 0], single[:, inner], rtol=1e-2, atol=1e-4)
+    est.save(tmp_path / "ens")
+    from calgan_sklearn import load_model
+
+    np.testing.assert_allclose(load_model(tmp_path / "ens").predict(X), est.predict(X))
+
+
 def test_bandwidth_augmentation_mimics_low_frame_rate_recordings():
     from calgan_sklearn.models._inference import _CropDataset, _noise_sd
 

@@ -35,6 +35,7 @@ __all__ = [
     "DeepSpikeInference",
     "binned_mse",
     "build_inference_network",
+    "member_mse",
     "normalize_traces",
 ]
 
@@ -115,25 +116,52 @@ def normalize_traces(traces, method="noise", baseline_percentile=10.0):
 # Network and loss
 # --------------------------------------------------------------------------- #
 @keras.saving.register_keras_serializable(package="calgan_sklearn")
+def member_mse(y_true, y_pred):
+    """Squared error per frame, averaged over the ensemble members.
+
+    Parameters
+    ----------
+    y_true : tensor of shape (batch, n_frames, 1)
+        Target rates.
+    y_pred : tensor of shape (batch, n_frames, n_members)
+        Each member's predicted rates.
+
+    Returns
+    -------
+    loss : tensor of shape (batch, n_frames)
+        Mean over members of the squared error, so each member is trained as
+        if alone (members share no weights).
+    """
+    from keras import ops
+
+    return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="calgan_sklearn")
 def binned_mse(y_true, y_pred):
     """Squared error of rates summed in 40 ms bins (4 frames at 100 Hz).
 
     Parameters
     ----------
-    y_true, y_pred : tensor of shape (batch, n_frames, 1)
-        Target and predicted rates; ``n_frames`` a multiple of 4.
+    y_true : tensor of shape (batch, n_frames, 1)
+        Target rates; ``n_frames`` a multiple of 4.
+    y_pred : tensor of shape (batch, n_frames, n_members)
+        Each ensemble member's predicted rates.
 
     Returns
     -------
     loss : tensor of shape (batch, n_frames)
-        Each bin's squared error, shared equally by its 4 frames (so per-frame
-        sample weights apply).
+        Each bin's squared error (averaged over members), shared equally by
+        its 4 frames (so per-frame sample weights apply).
     """
     from keras import ops
 
-    t = ops.sum(ops.reshape(y_true, (ops.shape(y_true)[0], -1, STRIDE)), axis=-1)
-    p = ops.sum(ops.reshape(y_pred, (ops.shape(y_pred)[0], -1, STRIDE)), axis=-1)
-    return ops.repeat(ops.square(t - p), STRIDE, axis=1) / STRIDE
+    def bins(z):
+        shape = ops.shape(z)
+        return ops.sum(ops.reshape(z, (shape[0], -1, STRIDE, shape[-1])), axis=2)
+
+    err = ops.mean(ops.square(bins(y_true) - bins(y_pred)), axis=-1)
+    return ops.repeat(err, STRIDE, axis=1) / STRIDE
 
 
 def build_inference_network(
@@ -144,8 +172,9 @@ def build_inference_network(
     initial_rate=0.01,
     dtype=None,
     seed=None,
+    n_members=1,
 ):
-    """Build the fully convolutional spike-inference network.
+    """Build the fully convolutional spike-inference network (or an ensemble).
 
     Parameters
     ----------
@@ -165,63 +194,77 @@ def build_inference_network(
         Keras dtype policy of the hidden layers (the output is float32).
     seed : int, optional
         Seed of the weight initialisers.
+    n_members : int, default=1
+        Independent networks (no shared weights, different initial weights)
+        that read the same input; their rates are stacked on the last axis.
 
     Returns
     -------
     model : keras.Model
         Maps ``(batch, n_frames, 1)`` normalised calcium at 100 Hz, with
-        ``n_frames`` a multiple of 4, to ``(batch, n_frames, 1)`` non-negative
-        rates in spikes per frame.
+        ``n_frames`` a multiple of 4, to ``(batch, n_frames, n_members)``
+        non-negative rates in spikes per frame (one channel per member).
 
     Examples
     --------
     >>> from calgan_sklearn.models._inference import build_inference_network
     >>> build_inference_network(filters=8, dilations=(1, 2)).output_shape
     (None, None, 1)
+    >>> build_inference_network(filters=8, dilations=(1, 2), n_members=3).output_shape
+    (None, None, 3)
     """
     from keras import layers
 
-    def init(i):
-        return keras.initializers.GlorotUniform(seed=None if seed is None else seed + i)
-
     inp = keras.Input(shape=(None, 1), name="calcium")
-    x = layers.Conv1D(
-        filters,
-        first_kernel,
-        strides=STRIDE,
-        padding="same",
-        activation="relu",
-        kernel_initializer=init(0),
-        dtype=dtype,
-        name="downsample",
-    )(inp)
-    for i, d in enumerate(dilations):
-        h = layers.Conv1D(
+    bias = float(np.log(np.expm1(max(float(initial_rate), 1e-6))))
+    outputs = []
+    for m in range(n_members):
+        # member 0 keeps the single network's layer names and seeds
+        tag = "" if m == 0 else f"_m{m}"
+        base = None if seed is None else seed + 1000 * m
+
+        def init(i, base=base):
+            return keras.initializers.GlorotUniform(seed=None if base is None else base + i)
+
+        x = layers.Conv1D(
             filters,
-            kernel_size,
-            dilation_rate=int(d),
+            first_kernel,
+            strides=STRIDE,
             padding="same",
             activation="relu",
-            kernel_initializer=init(i + 1),
+            kernel_initializer=init(0),
             dtype=dtype,
-            name=f"dilated_{i}",
+            name=f"downsample{tag}",
+        )(inp)
+        for i, d in enumerate(dilations):
+            h = layers.Conv1D(
+                filters,
+                kernel_size,
+                dilation_rate=int(d),
+                padding="same",
+                activation="relu",
+                kernel_initializer=init(i + 1),
+                dtype=dtype,
+                name=f"dilated_{i}{tag}",
+            )(x)
+            h = layers.Conv1D(
+                filters, 1, kernel_initializer=init(100 + i), dtype=dtype, name=f"mix_{i}{tag}"
+            )(h)
+            x = layers.Add(dtype=dtype, name=f"residual_{i}{tag}")([x, h])
+            x = layers.Activation("relu", dtype=dtype, name=f"relu_{i}{tag}")(x)
+        x = layers.Conv1D(
+            STRIDE,
+            1,
+            activation="softplus",
+            kernel_initializer="zeros",
+            bias_initializer=keras.initializers.Constant(bias),
+            dtype="float32",
+            name=f"rates_25hz{tag}",
         )(x)
-        h = layers.Conv1D(
-            filters, 1, kernel_initializer=init(100 + i), dtype=dtype, name=f"mix_{i}"
-        )(h)
-        x = layers.Add(dtype=dtype, name=f"residual_{i}")([x, h])
-        x = layers.Activation("relu", dtype=dtype, name=f"relu_{i}")(x)
-    bias = float(np.log(np.expm1(max(float(initial_rate), 1e-6))))
-    x = layers.Conv1D(
-        STRIDE,
-        1,
-        activation="softplus",
-        kernel_initializer="zeros",
-        bias_initializer=keras.initializers.Constant(bias),
-        dtype="float32",
-        name="rates_25hz",
-    )(x)
-    out = layers.Reshape((-1, 1), dtype="float32", name="rates")(x)
+        outputs.append(layers.Reshape((-1, 1), dtype="float32", name=f"rates{tag}")(x))
+    out = outputs[0]
+    if n_members > 1:
+        out = layers.Concatenate(axis=-1, dtype="float32", name="members")(outputs)
     return keras.Model(inp, out, name="spike_inference")
 
 
@@ -398,6 +441,11 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     sample_weighting : {"frames", "traces"}, default="frames"
         Crops are drawn from a trace with probability proportional to its
         length (``"frames"``) or with equal probability per trace.
+    ensemble_size : int, default=1
+        Independent networks trained side by side from different initial
+        weights on the same crops; ``predict`` returns the mean of their rates.
+        Averaging reduces the variance between training runs; training and
+        inference cost grow in proportion.
     epochs : int, default=20
         Passes over the training frames: each epoch draws about as many crop
         frames as there are training frames.
@@ -473,6 +521,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         "lowpass_min_fs": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "crop_length": [Interval(numbers.Integral, 8, None, closed="left")],
         "sample_weighting": [StrOptions({"frames", "traces"})],
+        "ensemble_size": [Interval(numbers.Integral, 1, None, closed="left")],
     }
     _min_samples = 1
 
@@ -492,6 +541,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         lowpass_min_fs=None,
         crop_length=1024,
         sample_weighting="frames",
+        ensemble_size=1,
         epochs=20,
         batch_size=32,
         learning_rate=3e-3,
@@ -518,6 +568,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self.lowpass_min_fs = lowpass_min_fs
         self.crop_length = crop_length
         self.sample_weighting = sample_weighting
+        self.ensemble_size = ensemble_size
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -601,6 +652,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             initial_rate=self.mean_rate_,
             dtype=self._dtype_policy(),
             seed=self._seed,
+            n_members=self.ensemble_size,
         )
 
     def _compile_model(self, model):
@@ -614,7 +666,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         )
 
     def _loss(self):
-        return binned_mse if self.loss == "binned_mse" else "mse"
+        return binned_mse if self.loss == "binned_mse" else member_mse
 
     def _make_dataset(self, X, y, *, training, seed=None):
         calcium, spikes = self._to_internal(X, y)
@@ -719,7 +771,8 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         x = np.zeros((len(batch), width, 1), np.float32)
         for b, i in enumerate(batch):
             x[b, : len(calcium[i]), 0] = calcium[i]
-        out = np.asarray(self.model_(x, training=False), dtype=np.float64)[..., 0]
+        # the ensemble's rate is the mean of its members' rates
+        out = np.asarray(self.model_(x, training=False), dtype=np.float64).mean(axis=-1)
         for b, i in enumerate(batch):
             rates[i] = out[b, : len(calcium[i])]
 
