@@ -74,6 +74,9 @@ def default_estimators(quick=False, fs=100.0, random_state=0):
         deep = dict(filters=8, depth=3, epochs=1, crop_length=512)
     else:
         deep = dict(filters=16, depth=6, epochs=80, crop_length=1024)
+    # one network, no bandwidth augmentation: keeps the simulated tour within
+    # about three minutes (the simulated recordings are at their native rate)
+    deep.update(ensemble_size=1, lowpass_min_fs=None)
     clf = dict(filters=4, depth=1, epochs=2) if quick else dict(filters=8, depth=2, epochs=5)
     estimators = {
         "DeepSpikeInference": DeepSpikeInference(fs=fs, random_state=random_state, **deep),

@@ -92,8 +92,12 @@ def simulated_folders(tmp_path_factory):
 def test_fit_then_infer_round_trip(simulated_folders, capsys):
     root = simulated_folders
     model = root / "model"
-    assert main(["fit", "--data", str(root / "train"), "--out", str(model), "--epochs", "1"]) == 0
+    args = ["--epochs", "1", "--ensemble-size", "2"]
+    assert main(["fit", "--data", str(root / "train"), "--out", str(model), *args]) == 0
     assert (model / "estimator.json").is_file()
+    from calgan_sklearn import load_model
+
+    assert load_model(model).ensemble_size == 2
     calcium_csv = root / "test" / "sim-GCaMP6s.test.calcium.csv"
     rates_csv = root / "rates" / "sim-GCaMP6s.test.calcium.csv"
     assert (

@@ -279,15 +279,16 @@ class _CropDataset(keras.utils.PyDataset):
     With ``augment``, Gaussian noise raises each crop's noise SD by a random
     factor ``m`` in ``noise_range`` (and, for noise-normalised traces, the crop
     is divided by ``m`` so its noise stays at one unit). With ``lowpass_min_fs``
-    half of the augmented crops are then low-pass filtered as if they had been
-    recorded at a random frame rate between ``lowpass_min_fs`` and 100 Hz and
-    upsampled (and, for noise-normalised traces, renormalised by their new
-    noise level, as :func:`normalize_traces` would). Without ``augment`` the
+    a share (``lowpass_share``) of the augmented crops are then low-pass
+    filtered as if they had been recorded at a random frame rate between
+    ``lowpass_min_fs`` and 90 Hz and upsampled (and, for noise-normalised
+    traces, renormalised by their new noise level, as
+    :func:`normalize_traces` would). Without ``augment`` the
     crops are the same on every pass (for validation).
     """
 
     #: Share of the augmented crops that are low-pass filtered.
-    lowpass_share = 0.5
+    lowpass_share = 0.25
 
     def __init__(
         self,
@@ -429,19 +430,20 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         a random factor between ``1 / stretch_max`` and ``stretch_max``
         (log-uniform), which varies the apparent indicator kinetics; 1
         disables it.
-    lowpass_min_fs : float or None, default=None
-        Bandwidth augmentation: half of the training crops are low-pass
+    lowpass_min_fs : float or None, default=5.0
+        Bandwidth augmentation: a quarter of the training crops are low-pass
         filtered (zero-phase) as if recorded at a random frame rate between
         ``lowpass_min_fs`` and 90 Hz (log-uniform) and upsampled to 100 Hz, so
         the network also serves recordings made at low frame rates and
-        resampled; None disables it.
+        resampled (e.g. SpikeFinder dataset 4, recorded at about 8 Hz); None
+        disables it.
     crop_length : int, default=1024
         Length of the training crops in 100 Hz frames (rounded up to a multiple
         of 4).
     sample_weighting : {"frames", "traces"}, default="frames"
         Crops are drawn from a trace with probability proportional to its
         length (``"frames"``) or with equal probability per trace.
-    ensemble_size : int, default=1
+    ensemble_size : int, default=3
         Independent networks trained side by side from different initial
         weights on the same crops; ``predict`` returns the mean of their rates.
         Averaging reduces the variance between training runs; training and
@@ -538,10 +540,10 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         target_sigma=0.04,
         noise_max=3.0,
         stretch_max=2.0,
-        lowpass_min_fs=None,
+        lowpass_min_fs=5.0,
         crop_length=1024,
         sample_weighting="frames",
-        ensemble_size=1,
+        ensemble_size=3,
         epochs=20,
         batch_size=32,
         learning_rate=3e-3,
@@ -752,8 +754,15 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             s = gaussian_filter1d(s, sigma, mode="constant")
         return s.astype(np.float32)
 
-    def _predict_traces(self, calcium, max_batch_frames=1_000_000):
-        """Run the network on whole traces, batched by similar length."""
+    def _predict_traces(self, calcium, max_batch_frames=None):
+        """Run the network on whole traces, batched by similar length.
+
+        A batch holds at most ``max_batch_frames`` frames (default 750,000
+        divided by the ensemble size), which bounds the memory of inference
+        (about 0.7 GB above the model's) whatever the number of traces.
+        """
+        if max_batch_frames is None:
+            max_batch_frames = 750_000 // self.ensemble_size
         order = np.argsort([len(c) for c in calcium], kind="stable")
         rates = [None] * len(calcium)
         start = 0
