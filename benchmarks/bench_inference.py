@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_inference.py                  # LODO over 9 datasets + speed
     python benchmarks/bench_inference.py --folds spikefinder-4,spikefinder-6
     python benchmarks/bench_inference.py --skip-lodo      # speed of the pretrained model
+    python benchmarks/bench_inference.py --seed 1 --param ensemble_size=1  # one network
 
 Accuracy: leave-one-dataset-out over ../shared/data (SpikeFinder 4, 5, 6 and the
 six CASCADE datasets resampled to 100 Hz). For each held-out dataset the deep
@@ -86,6 +87,22 @@ def run_lodo(data, folds, params, seed):
     return rows
 
 
+def _parse_params(items):
+    """``["ensemble_size=1", "lowpass_min_fs=None"]`` -> ``{"ensemble_size": 1, ...}``."""
+    import ast
+
+    params = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--param expects NAME=VALUE, got {item!r}")
+        try:
+            params[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[name] = value  # a bare string, e.g. loss=binned_mse
+    return params
+
+
 def _trim(X, y):
     from calgan_sklearn._validation import trace_lengths
 
@@ -125,6 +142,14 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-lodo", action="store_true")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="DeepSpikeInference parameter for the LODO folds, e.g. ensemble_size=1 "
+        "or lowpass_min_fs=None (repeat for several)",
+    )
     args = parser.parse_args(argv)
 
     from calgan_sklearn.pretrained import load_pretrained
@@ -132,6 +157,9 @@ def main(argv=None):
     data = load_all_data(args.data)
     print(f"data: {len(data.calcium)} traces, datasets {', '.join(np.unique(data.dataset))}\n")
     params = {} if args.epochs is None else {"epochs": args.epochs}
+    params.update(_parse_params(args.param))
+    if params:
+        print(f"deep estimator parameters: {params}")
     if not args.skip_lodo:
         folds = args.folds.split(",") if args.folds else list(np.unique(data.dataset))
         run_lodo(data, folds, params, args.seed)
