@@ -43,6 +43,7 @@ import numbers
 import os
 import tempfile
 import warnings
+import weakref
 import zipfile
 from pathlib import Path
 
@@ -80,6 +81,33 @@ NORMALIZE_CONSTRAINT = [StrOptions({"window", "global"}), None]
 #: Estimator classes ``load`` may instantiate (filled by ``__init_subclass__``);
 #: ``load`` never imports a class named in a file.
 _REGISTRY: dict[str, type] = {}
+
+
+#: Graph function of each network for inference (weakly keyed: dropped with it).
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def inference_function(model):
+    """``model(x, training=False)``, as a TensorFlow graph function when possible.
+
+    Calling a Keras model eagerly runs its layers one by one from Python; the
+    graph function runs the whole network as one graph (about three times
+    faster on CPU for the spike-inference network). ``reduce_retracing`` lets
+    inputs of every length share one graph. The function is made once per
+    network and kept as long as the network lives.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return lambda x: model(x, training=False)
+    fn = _COMPILED.get(model)
+    if fn is None:
+        import tensorflow as tf
+
+        ref = weakref.ref(model)  # the cache must not keep the network alive
+        fn = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+        _COMPILED[model] = fn
+    return fn
 
 
 def gpu_available():
@@ -435,7 +463,7 @@ class BaseKerasEstimator(BaseEstimator):
         for start in range(0, n, batch_size):
             sl = slice(start, start + batch_size)
             batch = [a[sl] for a in inputs] if isinstance(inputs, (list, tuple)) else inputs[sl]
-            out = model(batch, training=False)
+            out = inference_function(model)(batch)
             if isinstance(out, (list, tuple)):
                 outs.append([np.asarray(o, dtype=np.float32) for o in out])
             else:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import weakref
 
 import keras
 import numpy as np
@@ -782,7 +781,8 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         for b, i in enumerate(batch):
             x[b, : len(calcium[i]), 0] = calcium[i]
         # the ensemble's rate is the mean of its members' rates
-        out = np.asarray(_inference_function(self.model_)(x), dtype=np.float64).mean(axis=-1)
+        out = self._predict_network(self.model_, x, batch_size=len(batch))
+        out = out.astype(np.float64).mean(axis=-1)
         for b, i in enumerate(batch):
             rates[i] = out[b, : len(calcium[i])]
 
@@ -790,30 +790,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         """One-sided receptive field of the network in 100 Hz frames."""
         dilations = sum(self.dilation_base**i for i in range(self.depth))
         return STRIDE * (dilations * (self.kernel_size // 2) + 2) + FIRST_KERNEL
-
-
-#: Compiled inference function of each network (weakly keyed: dropped with it).
-_COMPILED = weakref.WeakKeyDictionary()
-
-
-def _inference_function(model):
-    """``model(x, training=False)``, as a TensorFlow graph function when possible.
-
-    Calling a Keras model eagerly runs its layers one by one from Python; the
-    graph function runs the whole network as one graph (about three times
-    faster on CPU). ``reduce_retracing`` lets traces of every length share
-    one graph.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return lambda x: model(x, training=False)
-    fn = _COMPILED.get(model)
-    if fn is None:
-        import tensorflow as tf
-
-        ref = weakref.ref(model)  # the cache must not keep the network alive
-        fn = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
-        _COMPILED[model] = fn
-    return fn
 
 
 def _round_up(n, k):
