@@ -65,8 +65,11 @@ def test_sample_errors(spike_windows):
     with pytest.raises(ValueError, match="must be non-negative"):
         CalciumGAN(**TINY).fit(X, -S)
     lgan = CalciumGAN(**TINY, random_state=0).fit(X, S.sum(1) > 0)
-    with pytest.raises(ValueError, match="fitted on"):
+    with pytest.raises(ValueError, match="labels \\[7\\] not seen in fit.*fitted on"):
         lgan.sample(y=np.array([7]))
+    lgan.set_params(warm_start=True)
+    with pytest.raises(ValueError, match="labels \\[7\\] not seen in fit.*fitted on"):
+        lgan.fit(X, np.full(len(X), 7))
 
 
 def test_persistence_and_determinism(spike_windows, tmp_path):

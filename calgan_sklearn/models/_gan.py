@@ -269,12 +269,7 @@ class CalciumGAN(BaseKerasEstimator):
             y = check_array(y, ensure_2d=False, dtype=None)
             check_consistent_length(X, y)
             if not reset:
-                unknown = np.setdiff1d(np.unique(y), self.classes_)
-                if len(unknown):
-                    raise ValueError(
-                        f"y has labels {unknown[:10].tolist()} not seen in fit; the GAN "
-                        f"knows {self.classes_.tolist()}."
-                    )
+                self._check_known_labels(y)
             return y
         return self._check_spike_windows(y, X.shape)
 
@@ -368,13 +363,16 @@ class CalciumGAN(BaseKerasEstimator):
             y = np.atleast_2d(np.asarray(y, dtype=np.float64))
             return self._check_spike_windows(y, (len(y), self.n_features_in_))
         y = np.atleast_1d(np.asarray(y))
+        self._check_known_labels(y)
+        return y
+
+    def _check_known_labels(self, y):
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if len(unknown):
             raise ValueError(
-                f"y has labels {unknown[:10].tolist()}; this CalciumGAN was fitted on "
-                f"{self.classes_.tolist()}."
+                f"y has labels {unknown[:10].tolist()} not seen in fit; this CalciumGAN "
+                f"was fitted on {self.classes_.tolist()}."
             )
-        return y
 
     def _restore_model(self):
         if not hasattr(self, "_seed"):
