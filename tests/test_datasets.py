@@ -218,11 +218,25 @@ def test_load_all_cascade_folders(all_cascade, cascade_dir):
     data = all_cascade
     folders = sorted(p.name for p in cascade_dir.iterdir() if p.is_dir())
     assert sorted(set(data.dataset)) == folders
-    assert set(data.indicator) == {"GCaMP6f", "GCaMP6s", "GCaMP7f"}
+    assert set(data.indicator) == {
+        "OGB-1",
+        "Cal-520",
+        "GCaMP5k",
+        "GCaMP6f",
+        "GCaMP6s",
+        "GCaMP7f",
+        "jGCaMP8m",
+        "R-CaMP",
+        "jRCaMP1a",
+        "jRGECO1a",
+    }
     n_files = sum(len(list((cascade_dir / f).glob("*.mat"))) for f in folders)
     assert len(set(data.neuron)) == n_files
     np.testing.assert_array_equal(np.isnan(data.calcium), np.isnan(data.spikes))
-    assert np.all(trace_lengths(data.calcium) > 100)
+    lengths = trace_lengths(data.calcium)
+    assert lengths.min() >= 2
+    # about 36 hours of recordings in the 20 folders (README table: 2147 min)
+    assert 33 < lengths.sum() / data.fs / 3600 < 38
 
 
 def _cattached(path, times, dff, events):
@@ -245,11 +259,11 @@ def test_cascade_nan_frames_and_spikes_are_dropped_with_counts(tmp_path):
     with pytest.warns(UserWarning) as record:
         data = load_cascade(folder)
     messages = " ".join(str(w.message) for w in record)
-    assert "dropped 1 frames with NaN" in messages
-    assert "dropped 1 NaN spike" in messages
+    assert "CAttached_test_mini.mat, trial 0: dropped 1 frame(s) with NaN" in messages
+    assert "dropped 1 NaN spike time(s)" in messages
     assert "dropped 1 spikes outside" in messages
     assert data.calcium.shape == (1, 199) and np.nansum(data.spikes) == 3
-    assert data.indicator[0] == "GCaMP8m" and data.fs == pytest.approx(20.0)
+    assert data.indicator[0] == "jGCaMP8m" and data.fs == pytest.approx(20.0)
     with pytest.warns(UserWarning):
         resampled = load_cascade(folder, fs=7.0)
     assert np.nansum(resampled.spikes) == 3
@@ -260,12 +274,92 @@ def test_cascade_file_without_fields(tmp_path):
     with pytest.raises(ValueError, match=r"x\.mat has no 'CAttached'"):
         load_cascade(tmp_path / "x.mat")
     savemat(tmp_path / "y.mat", {"CAttached": np.array([{"fluo_time": np.zeros(3)}])})
-    with pytest.raises(ValueError, match=r"y\.mat, trial 0 lacks field\(s\)"):
+    skipped = pytest.warns(UserWarning, match=r"skipped .*y\.mat, trial 0: no fluorescence")
+    with skipped, pytest.raises(ValueError, match="no usable trials"):
         load_cascade(tmp_path / "y.mat")
     with pytest.raises(ValueError, match="no .mat files"):
         load_cascade(_empty(tmp_path))
     with pytest.raises(ValueError, match="does not exist"):
         load_cascade(tmp_path / "missing")
+
+
+def _cattached_trials(path, trials, name="CAttached_quirks_mini.mat"):
+    folder = path / "DS98-GCaMP6f-m-V1"
+    folder.mkdir(exist_ok=True)
+    arr = np.empty(len(trials), dtype=object)
+    arr[:] = trials
+    savemat(folder / name, {"CAttached": arr})
+    return folder
+
+
+def _trial(times, dff, events=(0.5e4,)):
+    return {
+        "fluo_time": np.asarray(times, float),
+        "fluo_mean": np.asarray(dff, float),
+        "events_AP": np.asarray(events, float),
+    }
+
+
+def test_cascade_quirks_are_skipped_or_repaired_with_file_and_trial(tmp_path):
+    """The quirks of real ground-truth files (see ../shared/data/README.md)."""
+    t = np.arange(100) / 10.0
+    dff = np.cos(np.arange(100.0))
+    repeated = np.concatenate([t, [t[-1]]])  # last frame time repeats, as in DS24/25/27
+    trials = [
+        _trial(t, dff),  # 0: clean
+        _trial(np.zeros(0), np.zeros(0), np.zeros(0)),  # 1: no fluorescence (DS03)
+        _trial(t[:60], dff),  # 2: fluo_mean longer than fluo_time (DS04)
+        _trial(repeated, np.concatenate([dff, [dff[-1]]])),  # 3: repeated frame time
+        _trial(t[::-1], dff),  # 4: times go backwards: cannot be repaired
+        _trial(t, dff[:50]),  # 5: fluo_time longer than fluo_mean: alignment unknown
+    ]
+    folder = _cattached_trials(tmp_path, trials)
+    with pytest.warns(UserWarning) as record:
+        data = load_cascade(folder)
+    messages = [str(w.message) for w in record]
+
+    def said(trial, text):
+        return any(f"quirks_mini.mat, trial {trial}" in m and text in m for m in messages)
+
+    assert said(1, "skipped") and said(1, "no fluorescence")
+    assert said(2, "repaired") and said(2, "kept the first 60")
+    assert said(3, "repaired") and said(3, "1 frame(s) whose time repeats")
+    assert said(4, "skipped") and said(4, "goes backwards")
+    assert said(5, "skipped") and said(5, "fluo_mean only 50")
+    assert not any("trial 0" in m for m in messages)
+    assert data.trial.tolist() == [0, 2, 3]
+    lengths = trace_lengths(data.calcium)
+    assert lengths.tolist() == [100, 60, 100]
+    # values stay on their own frames: nothing shifted by a repair
+    np.testing.assert_array_equal(data.calcium[1, :60], dff[:60])
+    np.testing.assert_array_equal(data.calcium[2, :100], dff)
+    assert np.nansum(data.spikes) == 3
+
+
+def test_cascade_times_in_milliseconds_warn(tmp_path):
+    folder = _cattached_trials(tmp_path, [_trial(np.arange(100) * 33.0, np.ones(100))])
+    with pytest.warns(UserWarning, match=r"trial 0: frame times imply 0.0303 Hz.*milliseconds"):
+        load_cascade(folder)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    "folder, file, trial, text",
+    [
+        ("DS03-Cal520-m-S1", "CAttached_S1_Cal520_cell5_mini.mat", 1, "no fluorescence"),
+        ("DS04-OGB1-zf-pDp", "CAttached_OGB_pDp_190115_Fish2_cellA_mini.mat", 0, "first 468"),
+        ("DS21-R-CaMP-m-S1", "CAttached_S1_cell2_mini.mat", 1, "50 frame(s) with NaN"),
+        ("DS27-GCaMP6f-m-PV-vivo-V1", "CAttachedPVCamp12_Cell01_VR02_mini.mat", 0, "repeats"),
+    ],
+)
+def test_cascade_real_quirky_files_load(cascade_dir, folder, file, trial, text):
+    with pytest.warns(UserWarning) as record:
+        data = load_cascade(cascade_dir / folder / file)
+    assert any(
+        f"{file}, trial {trial}" in str(w.message) and text in str(w.message) for w in record
+    )
+    assert len(data.calcium) >= 1 and np.isfinite(data.calcium[:, 0]).all()
+    np.testing.assert_array_equal(np.isnan(data.calcium), np.isnan(data.spikes))
 
 
 def _empty(tmp_path):

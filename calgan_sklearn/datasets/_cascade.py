@@ -17,6 +17,8 @@ __all__ = ["load_cascade"]
 
 _FIELDS = ("fluo_time", "fluo_mean", "events_AP")
 _RATE_RTOL = 0.02
+#: Below this frame rate (Hz) the frame times are most likely not in seconds.
+_MIN_PLAUSIBLE_FS = 1.0
 
 _DESCR = """CASCADE ground-truth database (Rupprecht et al. 2021, Nat Neurosci).
 
@@ -46,8 +48,30 @@ def _find_files(path):
     return files
 
 
+def _field(trial, name):
+    """A trial's field as a flat float array, or None if absent or empty."""
+    names = trial.dtype.names or ()
+    if name not in names:
+        return None
+    value = np.asarray(trial[name])
+    if value.dtype == object:  # struct fields come wrapped in 1x1 object arrays
+        value = (
+            value.ravel()[0]
+            if value.size == 1
+            else np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in value.ravel()])
+        )
+    return np.asarray(value, dtype=np.float64).ravel()
+
+
 def _read_trials(filename):
-    """Yield (frame_times_s, dff, spike_times_s) for each trial of one file."""
+    """(frame_times_s, dff, spike_times_s, notes) of each usable trial of one file.
+
+    Quirks of real ground-truth files are handled as CASCADE's own reader does:
+    trials without fluorescence (or without spike times) are skipped,
+    ``fluo_mean`` longer than ``fluo_time`` is cut to the frames that have
+    times, and repeated frame times are dropped (the first frame is kept).
+    Each skip or repair is reported by a warning naming the file and trial.
+    """
     try:
         mat = loadmat(filename, variable_names=["CAttached"])
     except Exception as exc:  # scipy raises several types for corrupt files
@@ -62,24 +86,57 @@ def _read_trials(filename):
         trials = [np.asarray(t).ravel()[0] for t in trials]
     out = []
     for k, trial in enumerate(trials):
-        names = trial.dtype.names or ()
-        absent = [f for f in _FIELDS if f not in names]
-        if absent:
+        where = f"{filename}, trial {k}"
+        names = getattr(getattr(trial, "dtype", None), "names", None) or ()
+        if not names:
             raise ValueError(
-                f"{filename}, trial {k} lacks field(s) {absent}; expected "
-                f"{list(_FIELDS)} (has {list(names)})."
+                f"{where} is not a struct; expected CAttached trials with fields {list(_FIELDS)}."
             )
         try:
-            times, dff, events = (np.asarray(trial[f], dtype=np.float64).ravel() for f in _FIELDS)
+            times, dff, events = (_field(trial, f) for f in _FIELDS)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{filename}, trial {k}: non-numeric {list(_FIELDS)}: {exc}") from exc
-        if times.shape != dff.shape:
-            raise ValueError(
-                f"{filename}, trial {k}: fluo_time has {times.size} frames but fluo_mean has "
-                f"{dff.size}; both must cover the same frames."
+            raise ValueError(f"{where}: non-numeric {list(_FIELDS)}: {exc}") from exc
+        if dff is None or dff.size == 0 or times is None or times.size == 0:
+            _warn(f"skipped {where}: no fluorescence (fluo_time or fluo_mean is empty).")
+            continue
+        if events is None:
+            _warn(f"skipped {where}: no events_AP field, so no ground-truth spikes.")
+            continue
+        notes = []
+        if dff.size > times.size:
+            notes.append(
+                f"fluo_mean has {dff.size} samples but fluo_time only {times.size}; "
+                f"kept the first {times.size} (the ones with frame times)"
             )
-        out.append((times, dff, events / 1e4))
+            dff = dff[: times.size]
+        elif dff.size < times.size:
+            _warn(
+                f"skipped {where}: fluo_time has {times.size} frames but fluo_mean only "
+                f"{dff.size}; which frames the values belong to is unknown."
+            )
+            continue
+        out.append((k, times, dff, events / 1e4, notes))
     return out
+
+
+def _warn(message):
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def _repair_times(times, dff, where, notes):
+    """Drop repeated frame times; None (and a warning) if the times go backwards."""
+    step = np.diff(times)
+    if np.any(step < 0):
+        _warn(
+            f"skipped {where}: fluo_time goes backwards ({int((step < 0).sum())} times); "
+            "expected increasing frame times in seconds."
+        )
+        return None
+    repeated = np.concatenate([[False], step == 0])
+    if repeated.any():
+        notes.append(f"dropped {int(repeated.sum())} frame(s) whose time repeats the previous")
+        times, dff = times[~repeated], dff[~repeated]
+    return times, dff
 
 
 def _native_rate(times):
@@ -127,8 +184,12 @@ def load_cascade(path, fs=None):
     Warns
     -----
     UserWarning
-        When frames with NaN time stamps or fluorescence, NaN spike times or
-        spikes outside the recording are dropped (with their counts).
+        Naming the file and trial, for every trial skipped (no fluorescence, no
+        spike times, fewer than 2 frames, times that go backwards) or repaired
+        (``fluo_mean`` longer than ``fluo_time`` cut to the timed frames,
+        repeated frame times, NaN frames or spike times dropped), and for frame
+        times that imply less than 1 Hz (times not in seconds); once per call
+        for spikes outside the recording.
 
     Examples
     --------
@@ -142,27 +203,35 @@ def load_cascade(path, fs=None):
     if fs is not None:
         fs = check_fs(fs)
     records = []
-    dropped = {"frames with NaN time or dF/F": 0, "NaN spike times": 0}
     outside = 0
     for filename in files:
         dataset = filename.parent.name
         neuron = f"{dataset}/{filename.stem.removesuffix('_mini')}"
-        for k, (times, dff, events) in enumerate(_read_trials(filename)):
+        for k, times, dff, events, notes in _read_trials(filename):
+            where = f"{filename}, trial {k}"
             valid = np.isfinite(times) & np.isfinite(dff)
-            dropped["frames with NaN time or dF/F"] += int((~valid).sum())
-            dropped["NaN spike times"] += int(np.isnan(events).sum())
+            if not valid.all():
+                notes.append(f"dropped {int((~valid).sum())} frame(s) with NaN time or dF/F")
+            if np.isnan(events).any():
+                notes.append(f"dropped {int(np.isnan(events).sum())} NaN spike time(s)")
             times, dff = times[valid], dff[valid]
             if times.size < 2:
-                warnings.warn(
-                    f"dropped {filename}, trial {k}: fewer than 2 valid frames.",
-                    UserWarning,
-                    stacklevel=2,
-                )
+                _warn(f"skipped {where}: fewer than 2 valid frames.")
                 continue
-            if np.any(np.diff(times) <= 0):
-                raise ValueError(
-                    f"{filename}, trial {k}: fluo_time is not strictly increasing; "
-                    "expected frame times in seconds."
+            repaired = _repair_times(times, dff, where, notes)
+            if repaired is None:
+                continue
+            times, dff = repaired
+            if times.size < 2:
+                _warn(f"skipped {where}: fewer than 2 valid frames.")
+                continue
+            if notes:
+                _warn(f"repaired {where}: " + "; ".join(notes) + ".")
+            rate = _native_rate(times)
+            if rate < _MIN_PLAUSIBLE_FS:
+                _warn(
+                    f"{where}: frame times imply {rate:.3g} Hz; fluo_time must be in "
+                    "seconds (are they in milliseconds?)."
                 )
             records.append(
                 dict(
@@ -173,11 +242,13 @@ def load_cascade(path, fs=None):
                     times=times,
                     dff=dff,
                     events=events[np.isfinite(events)],
-                    fs_native=_native_rate(times),
+                    fs_native=rate,
                 )
             )
     if not records:
-        raise ValueError(f"no usable trials in {path}.")
+        raise ValueError(
+            f"no usable trials in {path}: every trial was skipped (the warnings say why)."
+        )
     rates = np.array([r["fs_native"] for r in records])
     if fs is None:
         if rates.max() > rates.min() * (1 + _RATE_RTOL):
@@ -205,10 +276,12 @@ def load_cascade(path, fs=None):
         outside += n_out
         calcium.append(values)
         spikes.append(counts)
-    dropped["spikes outside the recording"] = outside
-    for what, n in dropped.items():
-        if n:
-            warnings.warn(f"dropped {n} {what} while loading {path}.", UserWarning, stacklevel=2)
+    if outside:
+        warnings.warn(
+            f"dropped {outside} spikes outside the recording while loading {path}.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     datasets = np.asarray([r["dataset"] for r in records], dtype=str)
     return Bunch(

@@ -23,8 +23,18 @@ SPIKEFINDER_INDICATORS = {
     "10": "jRGECO1a",
 }
 
-# "DS09-GCaMP6f-m-V1" (CASCADE) and "sim-GCaMP6s" (make_calcium)
-_LABEL_RE = re.compile(r"^(?:DS\d+-([^-]+)(?:-.*)?|sim-(.+))$")
+#: Canonical names of indicators spelled otherwise in CASCADE folder names.
+INDICATOR_ALIASES = {
+    "OGB1": "OGB-1",
+    "Cal520": "Cal-520",
+    "jGECO1a": "jRGECO1a",
+    "GCaMP8m": "jGCaMP8m",
+    "GCaMP8f": "jGCaMP8f",
+    "GCaMP8s": "jGCaMP8s",
+}
+
+# "DS09-GCaMP6f-m-V1" and "DS18-R-CaMP-m-CA3" (CASCADE), "sim-GCaMP6s" (make_calcium)
+_LABEL_RE = re.compile(r"^(?:DS\d+-(R-CaMP|[^-]+)(?:-.*)?|sim-(.+))$")
 
 
 def indicator_from_label(label):
@@ -32,13 +42,23 @@ def indicator_from_label(label):
 
     SpikeFinder numbers are looked up in :data:`SPIKEFINDER_INDICATORS`; CASCADE
     folder names (``"DS09-GCaMP6f-m-V1"``) and simulator labels
-    (``"sim-GCaMP6s"``) carry the indicator as their second part.
+    (``"sim-GCaMP6s"``) carry the indicator as their second part, spelled as in
+    :data:`INDICATOR_ALIASES` where CASCADE abbreviates it.
+
+    Examples
+    --------
+    >>> from calgan_sklearn.datasets._labels import indicator_from_label
+    >>> [indicator_from_label(s) for s in ("5", "DS18-R-CaMP-m-CA3", "DS31-GCaMP8m-m-V1")]
+    ['GCaMP6s', 'R-CaMP', 'jGCaMP8m']
     """
     label = str(label)
     if label in SPIKEFINDER_INDICATORS:
         return SPIKEFINDER_INDICATORS[label]
     match = _LABEL_RE.match(label)
-    return (match.group(1) or match.group(2)) if match else "unknown"
+    if not match:
+        return "unknown"
+    name = match.group(1) or match.group(2)
+    return INDICATOR_ALIASES.get(name, name)
 
 
 def stack_padded(rows, n_frames=None):
