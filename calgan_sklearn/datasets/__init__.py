@@ -18,7 +18,7 @@ from ._cascade import load_cascade
 from ._labels import SPIKEFINDER_INDICATORS
 from ._resample import bin_spike_times, rebin_counts, resample_calcium, resample_traces
 from ._simulate import INDICATORS, estimate_decay_time, make_calcium
-from ._spikefinder import load_spikefinder, write_spikefinder
+from ._spikefinder import load_spikefinder, read_traces_csv, write_spikefinder
 from ._windows import make_windows
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "detect_layout",
     "load_folder",
     "read_calcium_csv",
+    "read_traces_csv",
     "write_rates_csv",
     "INDICATORS",
     "SPIKEFINDER_INDICATORS",

@@ -137,6 +137,10 @@ def load_folder(paths, fs=100.0, split="train"):
 def read_calcium_csv(path):
     """Read one SpikeFinder-layout CSV (one column per neuron) into traces.
 
+    The same strict reader as :func:`load_spikefinder`
+    (:func:`~calgan_sklearn.datasets.read_traces_csv`): a malformed file
+    raises a ``ValueError`` naming the file, column and row.
+
     Parameters
     ----------
     path : str or Path
@@ -146,42 +150,37 @@ def read_calcium_csv(path):
     Returns
     -------
     calcium : ndarray of shape (n_traces, n_frames)
-        The columns as rows, NaN-padded.
+        The columns as rows, NaN-padded; a column without any value is an
+        all-NaN row.
     columns : list of str
         The header, to write results back in the same layout.
     """
-    import pandas as pd
+    from ._spikefinder import read_traces_csv
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path} does not exist or is not a file.")
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError as exc:
-        raise ValueError(f"{path} is empty; expected a header row and one row per frame.") from exc
-    if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise ValueError(f"{path} has no data rows; expected one row per frame.")
-    for column in frame.columns:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() & frame[column].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ValueError(
-                f"{path}, column {column!r}, data row {row + 1}: "
-                f"{frame[column].iloc[row]!r} is not a number."
-            )
-        frame[column] = values
-    from .._validation import check_traces
-
-    calcium = check_traces(frame.to_numpy(dtype=float).T, name=f"{path.name}")
-    return calcium, [str(c) for c in frame.columns]
+    return read_traces_csv(path, "calcium")
 
 
-def write_rates_csv(rates, columns, path):
+def write_rates_csv(rates, columns, path, *, overwrite=False):
     """Write rates ``(n_traces, n_frames)`` as a SpikeFinder-layout CSV.
 
     Columns are the given header; NaN padding is written as empty fields, so
-    the file lines up frame by frame with the calcium file it came from.
+    the file lines up frame by frame with the calcium file it came from. The
+    file is written next to its destination first and then moved into place,
+    so an interrupted write never leaves a half-written file.
+
+    Parameters
+    ----------
+    rates : array-like of shape (n_traces, n_frames)
+    columns : list of str
+        One name per trace.
+    path : str or Path
+        File to write; its folder is created if missing.
+    overwrite : bool, default=False
+        Replace an existing file instead of raising :class:`FileExistsError`.
+
+    Returns
+    -------
+    path : Path
     """
     import pandas as pd
 
@@ -192,10 +191,19 @@ def write_rates_csv(rates, columns, path):
             "expected one trace per column."
         )
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name for the rates CSV.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; pass overwrite=True (calgan: --overwrite) or choose "
+            "another file name."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
     pd.DataFrame(rates.T, columns=list(columns)).to_csv(
-        path, index=False, float_format="%.9g", na_rep=""
+        tmp, index=False, float_format="%.9g", na_rep=""
     )
+    tmp.replace(path)
     return path
 
 

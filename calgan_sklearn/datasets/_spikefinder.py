@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -13,9 +14,11 @@ from sklearn.utils import Bunch
 from .._validation import trace_lengths
 from ._labels import indicator_from_label, stack_padded
 
-__all__ = ["load_spikefinder", "write_spikefinder"]
+__all__ = ["load_spikefinder", "read_traces_csv", "write_spikefinder"]
 
 SPIKEFINDER_FS = 100.0
+
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 _DESCR = """SpikeFinder challenge data (Berens et al. 2018, PLoS Comput Biol).
 
@@ -39,36 +42,160 @@ def _available(path, split):
     return sorted(found, key=_sort_key)
 
 
-def _read_csv(filename):
-    """Read one SpikeFinder CSV as a float DataFrame, with a clear error for bad cells."""
+def _read_text(filename):
+    """The lines of a CSV file as text; a clear error for missing or binary files."""
+    path = Path(filename)
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ValueError(f"{path} {what}; expected a CSV file such as 1.test.calcium.csv.")
     try:
-        df = pd.read_csv(filename, dtype=str, skip_blank_lines=False)
-    except pd.errors.EmptyDataError as exc:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise ValueError(
-            f"{filename} is empty; expected a header row '0,1,2,...' and one row per 10 ms sample."
-        ) from exc
-    if df.shape[0] == 0 or df.shape[1] == 0:
+            f"{path} is not a text CSV file (byte {exc.start} is not UTF-8 text); expected "
+            "a comma-separated file with a header row '0,1,2,...', not a .mat, .keras or "
+            "spreadsheet file."
+        ) from None
+    if "\x00" in text:
         raise ValueError(
-            f"{filename} has a header but no samples; expected one row per 10 ms sample."
+            f"{path} holds NUL bytes, so it is a binary file, not a CSV; expected a "
+            "comma-separated text file with a header row '0,1,2,...'."
         )
-    values = df.apply(pd.to_numeric, errors="coerce").astype(np.float64)
-    bad = values.isna() & df.notna()
+    return text.splitlines()
+
+
+def _check_header(path, header, first_row):
+    """Column names of the header row; errors for other separators, data rows, indexes."""
+    names = [name.strip().strip('"') for name in header.split(",")]
+    for sep, word in ((";", "semicolons"), ("\t", "tabs")):
+        if sep in header or sep in first_row:
+            raise ValueError(
+                f"{path} separates fields with {word}; SpikeFinder CSVs are comma-separated "
+                "with '.' as the decimal point. Save it again as such, e.g. "
+                "pandas.read_csv(path, sep=';', decimal=',').to_csv(path, index=False)."
+            )
+    if names[0] == "" and len(names) > 1:
+        raise ValueError(
+            f"{path}: the first column has no name in the header row; it is most likely a "
+            "row index written by pandas' to_csv without index=False. Remove that column "
+            "(or write the file with index=False)."
+        )
+    empty = [i + 1 for i, name in enumerate(names) if name == ""]
+    if empty:
+        raise ValueError(
+            f"{path}: header field(s) {empty[:10]} are empty; every column needs a name "
+            "(SpikeFinder uses '0,1,2,...')."
+        )
+    for name in names:
+        if _FLOAT.fullmatch(name) and not name.lstrip("+-").isdigit():
+            raise ValueError(
+                f"{path}: the first row holds the number {name!r}, not a column name: the "
+                "file seems to have no header row. Add one ('0,1,2,...'); otherwise its "
+                "first frame would be lost."
+            )
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(
+                f"{path}: column name {name!r} appears more than once in the header; give "
+                "every neuron its own column name."
+            )
+        seen.add(name)
+    return names
+
+
+def _check_rows(path, lines, n_columns):
+    """Every data row has as many fields as the header (else: truncated or mis-separated)."""
+    counts = np.fromiter((line.count(",") + 1 for line in lines), dtype=np.int64, count=len(lines))
+    bad = np.flatnonzero(counts != n_columns)
+    if not len(bad):
+        return
+    i = int(bad[0])
+    got = int(counts[i])
+    if i == len(lines) - 1 and got < n_columns:
+        hint = (
+            "it is the last line, so the file looks cut off (truncated while it was "
+            "written or copied); write or copy it again"
+        )
+    elif got < n_columns:
+        hint = "pad shorter traces with empty fields ('0.1,,') so every row has every column"
+    else:
+        hint = (
+            "decimal commas ('0,5') or thousands separators ('1,000') split numbers into "
+            "several fields; use '.' as the decimal point and no thousands separators"
+        )
+    raise ValueError(
+        f"{path}, row {i + 2} has {got} field(s) but the header has {n_columns} "
+        f"({len(bad)} row(s) differ); {hint}."
+    )
+
+
+def read_traces_csv(filename, kind="calcium"):
+    """Read one SpikeFinder-layout CSV strictly: the one reader of every such file.
+
+    The file must have a header row of distinct column names and one row per
+    frame with exactly one field per column; shorter traces are padded at the
+    end with empty fields. Anything else (other separators, decimal commas, a
+    missing header, a pandas index column, a file cut off mid-line, text or
+    infinite values, gaps inside a trace, and for ``kind="spikes"`` negative or
+    fractional counts) raises a ``ValueError`` that names the file, column and
+    row.
+
+    Parameters
+    ----------
+    filename : str or path-like
+        The CSV file.
+    kind : {"calcium", "spikes"}, default="calcium"
+        What the file holds; spikes must be non-negative integer counts.
+
+    Returns
+    -------
+    traces : ndarray of shape (n_traces, n_frames)
+        One row per column of the file, NaN-padded at the end (all-NaN rows
+        for columns that hold no value).
+    columns : list of str
+        The column names, in file order.
+    """
+    path = Path(filename)
+    lines = _read_text(path)
+    while lines and not lines[-1].strip() and (len(lines) < 2 or "," in lines[0]):
+        lines.pop()  # trailing blank lines carry no fields in a multi-column file
+    if not lines or not lines[0].strip():
+        raise ValueError(
+            f"{path} is empty; expected a header row '0,1,2,...' and one row per 10 ms sample."
+        )
+    if len(lines) == 1:
+        raise ValueError(f"{path} has a header but no samples; expected one row per frame.")
+    columns = _check_header(path, lines[0], lines[1])
+    _check_rows(path, lines[1:], len(columns))
+    try:
+        df = pd.read_csv(io.StringIO("\n".join(lines) + "\n"), dtype=str, skip_blank_lines=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise ValueError(f"{path} is not a valid CSV file: {exc}") from None
+    df.columns = columns
+    values = df.apply(lambda s: pd.to_numeric(s.str.strip(), errors="coerce"))
+    values = values.astype(np.float64)
+    bad = values.isna() & df.notna() & (df.apply(lambda s: s.str.strip()) != "")
     if bad.to_numpy().any():
         col = bad.columns[bad.any(axis=0).to_numpy()][0]
         row = int(np.flatnonzero(bad[col].to_numpy())[0])
         raise ValueError(
-            f"{filename}, column {col!r}, row {row + 2} holds {df[col].iloc[row]!r}; "
+            f"{path}, column {col!r}, row {row + 2} holds {df[col].iloc[row]!r}; "
             "expected a number or an empty field (NaN padding)."
         )
-    return values
+    return _check_values(values, path, kind), columns
 
 
-def _columns(values, filename, kind):
-    """Split a DataFrame into per-column 1-D arrays without their NaN padding."""
+def _check_values(values, filename, kind):
+    """Finite values, NaN only as padding at the end, spikes as counts; (n_traces, n_frames)."""
     X = values.to_numpy(dtype=np.float64).T
     if np.isinf(X).any():
-        col = values.columns[np.isinf(X).any(axis=1)][0]
-        raise ValueError(f"{filename}, column {col!r} holds infinite values; expected finite.")
+        i = int(np.flatnonzero(np.isinf(X).any(axis=1))[0])
+        row = int(np.flatnonzero(np.isinf(X[i]))[0])
+        raise ValueError(
+            f"{filename}, column {values.columns[i]!r}, row {row + 2} holds an infinite "
+            "value; expected finite numbers."
+        )
     lengths = trace_lengths(X)
     inner_nan = np.isnan(X).sum(axis=1) - (X.shape[1] - lengths)
     if (inner_nan > 0).any():
@@ -92,24 +219,23 @@ def _columns(values, filename, kind):
                     f"{problem} value {X[i, row]!r}; spikes must be non-negative integer "
                     "counts per frame."
                 )
-    return [X[i, :n] for i, n in enumerate(lengths)]
+    return X
 
 
 def _load_one(path, label, split, require_spikes):
     cfile = path / f"{label}.{split}.calcium.csv"
     sfile = path / f"{label}.{split}.spikes.csv"
-    cvals = _read_csv(cfile)
-    calcium = _columns(cvals, cfile, "calcium")
-    columns = [str(c) for c in cvals.columns]
+    cX, columns = read_traces_csv(cfile, "calcium")
+    calcium = [x[:n] for x, n in zip(cX, trace_lengths(cX))]
     spikes = None
     if sfile.exists():
-        svals = _read_csv(sfile)
-        if [str(c) for c in svals.columns] != columns:
+        sX, scolumns = read_traces_csv(sfile, "spikes")
+        if scolumns != columns:
             raise ValueError(
                 f"{cfile} has columns {columns} but {sfile} has "
-                f"{[str(c) for c in svals.columns]}; both must list the same neurons."
+                f"{scolumns}; both must list the same neurons."
             )
-        spikes = _columns(svals, sfile, "spikes")
+        spikes = [x[:n] for x, n in zip(sX, trace_lengths(sX))]
         for col, c, s in zip(columns, calcium, spikes):
             if len(c) != len(s):
                 raise ValueError(
@@ -135,6 +261,23 @@ def _load_one(path, label, split, require_spikes):
         None if spikes is None else [spikes[i] for i in keep],
         cfile.name,
     )
+
+
+def _warn_orphan_spikes(path, split, available):
+    """Warn about spikes files whose calcium file is missing (nothing is ignored silently)."""
+    pattern = re.compile(rf"^([^.]+)\.{re.escape(split)}\.spikes\.csv$")
+    orphans = sorted(
+        f.name
+        for f in path.iterdir()
+        if (m := pattern.match(f.name)) and m.group(1) not in available
+    )
+    if orphans:
+        warnings.warn(
+            f"ignored {orphans} in {path}: no calcium file with the same dataset number "
+            f"(expected e.g. {orphans[0].replace('.spikes.', '.calcium.')}).",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _normalize_datasets(datasets):
@@ -238,6 +381,15 @@ def load_spikefinder(path, split="train", datasets=None, *, as_frame=False, requ
             UserWarning,
             stacklevel=2,
         )
+    elif unlabeled and split != "test":
+        warnings.warn(
+            f"no spikes file for dataset(s) {unlabeled} of split {split!r} in {path} "
+            f"(e.g. {unlabeled[0]}.{split}.spikes.csv); loaded without spikes "
+            "(spikes=None). Pass require_spikes=True to make this an error.",
+            UserWarning,
+            stacklevel=2,
+        )
+    _warn_orphan_spikes(path, split, available)
     labels = np.asarray(labels, dtype=str)
     columns = np.asarray(columns, dtype=str)
     bunch = Bunch(
