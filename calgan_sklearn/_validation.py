@@ -10,7 +10,13 @@ import warnings
 
 import numpy as np
 
-__all__ = ["check_traces", "check_spikes", "check_fs", "trace_lengths"]
+__all__ = [
+    "check_fs",
+    "check_spikes",
+    "check_traces",
+    "trace_lengths",
+    "warn_implausible",
+]
 
 
 def trace_lengths(traces):
@@ -135,6 +141,70 @@ def check_fs(fs, name="fs"):
     if not np.isfinite(fs) or fs <= 0:
         raise ValueError(f"{name} must be a positive number in Hz, got {fs!r}.")
     return fs
+
+
+#: Frame rates of calcium imaging in practice (Hz); outside, a unit mistake is likely.
+PLAUSIBLE_FS = (0.5, 2000.0)
+
+
+def warn_implausible(X, fs, *, name="calcium", y=None):
+    """Warn where the input most likely holds a user's mistake; never changes it.
+
+    - ``fs`` outside :data:`PLAUSIBLE_FS`: a frame period in seconds (``0.033``
+      for 30 Hz) or a rate in another unit;
+    - far more traces than frames, each shorter than 2 s: traces were passed as
+      columns (as ``pandas.read_csv`` of a SpikeFinder file gives them), not rows;
+    - spike counts above one per millisecond: spike times or frame indices
+      passed as counts.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_traces, n_frames)
+        Validated traces.
+    fs : float
+        Validated frame rate in Hz.
+    name : str, default="calcium"
+        Name used in the messages.
+    y : ndarray of shape (n_traces, n_frames), default=None
+        Validated spike counts.
+    """
+    low, high = PLAUSIBLE_FS
+    if fs < low:
+        warnings.warn(
+            f"fs={fs:g} Hz is an implausibly low frame rate; fs is in Hz (frames per "
+            f"second), not a frame period in seconds: {fs:g} s per frame is "
+            f"fs={1.0 / fs:g}.",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif fs > high:
+        warnings.warn(
+            f"fs={fs:g} Hz is an implausibly high frame rate for calcium imaging; fs is "
+            f"in Hz (frames per second), e.g. 30.0, not in mHz or samples per minute.",
+            UserWarning,
+            stacklevel=4,
+        )
+    n_traces, n_frames = X.shape
+    if n_traces > 2 * n_frames and n_frames < 2 * fs:
+        warnings.warn(
+            f"{name} has {n_traces} traces of only {n_frames} frames ({n_frames / fs:.2g} s "
+            f"at fs={fs:g}); traces must be rows. If your data holds one trace per column "
+            "(as a SpikeFinder CSV read with pandas.read_csv does), pass its transpose "
+            "(X.T or df.to_numpy().T).",
+            UserWarning,
+            stacklevel=4,
+        )
+    if y is not None and np.isfinite(y).any():
+        top = float(np.nanmax(y))
+        if top > max(1000.0 / fs, 1.0) and top > 5:
+            warnings.warn(
+                f"spikes holds {top:g} spikes in one frame (more than one per millisecond "
+                f"at fs={fs:g}); y must be spike counts per frame, not spike times or "
+                "frame indices (turn times into counts with "
+                "calgan_sklearn.datasets.bin_spike_times).",
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 def warn_dropped(what, n, reason):

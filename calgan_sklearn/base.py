@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_fs, check_spikes, check_traces, trace_lengths
+from ._validation import check_fs, check_spikes, check_traces, trace_lengths, warn_implausible
 
 __all__ = ["SpikeInferenceMixin"]
 
@@ -66,7 +66,11 @@ class SpikeInferenceMixin:
         return check_fs(getattr(self, "fs", 100.0))
 
     def _check_fit_input(self, X, y=None, *, require_y=True, min_frames=1):
-        """Validate traces and (optional) spikes for ``fit``; return float arrays."""
+        """Validate traces and (optional) spikes for ``fit``; return float arrays.
+
+        Warns where the input is most likely a mistake (:func:`warn_implausible`):
+        ``fs`` in the wrong unit, traces as columns, spike times as counts.
+        """
         X = check_traces(X, min_frames=min_frames)
         if y is None:
             if require_y:
@@ -74,11 +78,16 @@ class SpikeInferenceMixin:
                     f"{type(self).__name__} needs spike counts y of shape {X.shape} "
                     "(n_traces, n_frames) to fit; got y=None."
                 )
+            warn_implausible(X, self._fs())
             return X, None
-        return X, check_spikes(y, X)
+        y = check_spikes(y, X)
+        warn_implausible(X, self._fs(), y=y)
+        return X, y
 
     def _check_predict_input(self, X):
-        return check_traces(X)
+        X = check_traces(X)
+        warn_implausible(X, self._fs())
+        return X
 
     @staticmethod
     def _map_traces(X, func):

@@ -55,9 +55,12 @@ def robust_noise_sd(x):
         return 1.0
     d = np.diff(x)
     sd = _MAD_TO_SD * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
-    if not np.isfinite(sd) or sd <= 0:
-        sd = np.std(d) / np.sqrt(2.0)
-    return float(sd) if sd > 0 else 1e-12
+    if len(d) < 8 or not np.isfinite(sd) or sd <= 0:
+        # a median of a few steps is no estimate, and it is zero where fewer than
+        # half the steps differ (mostly constant traces): the root mean square
+        # step still gives the trace's own scale
+        sd = np.sqrt(np.mean(d * d) / 2.0)
+    return float(sd) if np.isfinite(sd) and sd > 0 else 1e-12
 
 
 def estimate_ar(x, p, fudge_factor=0.98):
@@ -156,7 +159,9 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
         if len(short):
             raise ValueError(
                 f"{type(self).__name__} needs at least {self._min_frames()} frames per trace; "
-                f"trace(s) {short[:10].tolist()} are shorter."
+                f"trace(s) {short[:10].tolist()} are shorter (shortest: "
+                f"{int(lengths[short].min())} frames). Drop them, e.g. "
+                f"X[trace_lengths(X) >= {self._min_frames()}], or check that traces are rows."
             )
 
     def _normalize(self, X):
@@ -165,7 +170,30 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
         return self._map_traces(X, lambda x: x / robust_noise_sd(x))
 
     def _infer_all(self, X):
-        return self._map_traces(X, lambda x: np.maximum(self._infer_trace(x), 0.0))
+        out = np.full(X.shape, np.nan)
+        for i, n in enumerate(trace_lengths(X)):
+            if n:
+                out[i, :n] = np.maximum(self._infer_one(X[i, :n], i), 0.0)
+        return out
+
+    def _infer_one(self, x, i):
+        """``_infer_trace`` on trace ``i``; a numerical failure names the trace."""
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                activity = self._infer_trace(x)
+        except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
+            raise ValueError(
+                f"{type(self).__name__} failed on trace {i} ({len(x)} frames): "
+                f"{type(exc).__name__}: {exc}. Check that trace for constant, very short "
+                "or extreme values, or drop it."
+            ) from exc
+        activity = np.asarray(activity, dtype=np.float64)
+        if not np.all(np.isfinite(activity)):
+            raise ValueError(
+                f"{type(self).__name__} gave non-finite activity on trace {i} ({len(x)} "
+                "frames); check that trace for extreme values (e.g. near 1e308) or drop it."
+            )
+        return activity
 
     @staticmethod
     def _calibrate_scale(activity, y):

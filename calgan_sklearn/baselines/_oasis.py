@@ -149,6 +149,11 @@ class OASIS(_TraceBaseline):
         if self.g is not None:
             self._g_given()
 
+    def _min_frames(self):
+        # OASIS estimates noise from the power spectrum and AR coefficients from
+        # autocovariances up to lag 5; below 8 frames LAPACK fails on the estimate
+        return 8
+
     def _g_given(self):
         """AR coefficients fixed by the parameters, or None to estimate per trace."""
         fs = self._fs()
