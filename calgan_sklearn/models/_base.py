@@ -546,28 +546,29 @@ class BaseKerasEstimator(BaseEstimator):
         -------
         estimator : BaseKerasEstimator
         """
-        import keras
-
         path = Path(path)
-        if not (path / _ESTIMATOR_FILE).is_file():
-            raise FileNotFoundError(
-                f"{path} is not a saved estimator: {_ESTIMATOR_FILE} is missing. "
-                "Pass the directory written by estimator.save(path)."
-            )
-        meta = json.loads((path / _ESTIMATOR_FILE).read_text())
-        klass = _REGISTRY.get(meta.get("class"))
-        if klass is None or not issubclass(klass, cls):
+        klass, params, state = _read_estimator_json(path, cls)
+        est = klass(**params)
+        try:
+            est._validate_params()
+        except ValueError as exc:
             raise ValueError(
-                f"{path} holds a {meta.get('class')!r}, which is not a {cls.__name__} of "
-                f"this package; known classes: {sorted(k for k in _REGISTRY if '.' in k)}."
-            )
-        est = klass(**meta["params"])
-        for key, value in meta["state"].items():
-            setattr(est, key, _from_json(value))
-        for name in klass._keras_attributes:
-            model = keras.saving.load_model(path / f"{name}.keras", safe_mode=True)
+                f"{path / _ESTIMATOR_FILE} holds an invalid parameter: {exc}"
+            ) from None
+        models = {
+            name: _load_keras_file(path / f"{name}.keras") for name in klass._keras_attributes
+        }
+        for key, value in state.items():
+            setattr(est, key, value)
+        for name, model in models.items():
             setattr(est, name, model)
-        est._restore_model()
+        try:
+            est._restore_model()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise ValueError(
+                f"{path} does not hold a consistent {klass.__name__}: rebuilding it failed "
+                f"with {type(exc).__name__}: {exc}. Save the estimator again."
+            ) from None
         return est
 
     def _json_params(self):
@@ -599,6 +600,111 @@ class BaseKerasEstimator(BaseEstimator):
 def load(path):
     """Load any estimator of this package saved with ``estimator.save(path)``."""
     return BaseKerasEstimator.load(path)
+
+
+def _read_estimator_json(path, base):
+    """Class, parameters and fitted state from ``estimator.json``, all checked first.
+
+    Nothing is instantiated or set before the file's version, keys, class,
+    parameter names and state names are known to be what :meth:`save` writes;
+    each problem is one ``ValueError`` naming the file and what to do.
+    """
+    file = path / _ESTIMATOR_FILE
+    if not path.is_dir():
+        what = "does not exist" if not path.exists() else "is a file, not a folder"
+        raise FileNotFoundError(
+            f"{path} {what}; pass the directory written by estimator.save(path)."
+        )
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"{path} is not a saved estimator: {_ESTIMATOR_FILE} is missing. "
+            "Pass the directory written by estimator.save(path)."
+        )
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{file} is not valid JSON ({exc}); the file is damaged or was cut off. "
+            "Save the estimator again."
+        ) from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{file} must hold a JSON object, got {type(meta).__name__}.")
+    version = meta.get("format_version")
+    if version != _FORMAT_VERSION:
+        raise ValueError(
+            f"{file} has format_version={version!r}; this version of calgan_sklearn reads "
+            f"format_version={_FORMAT_VERSION}. Save the estimator again with this version."
+        )
+    missing = [k for k in ("class", "params", "state") if k not in meta]
+    if missing:
+        raise ValueError(f"{file} lacks the key(s) {missing}; the file is incomplete.")
+    klass = _REGISTRY.get(meta["class"]) if isinstance(meta["class"], str) else None
+    if klass is None or not issubclass(klass, base):
+        raise ValueError(
+            f"{path} holds a {meta['class']!r}, which is not a {base.__name__} of "
+            f"this package; known classes: {sorted(k for k in _REGISTRY if '.' in k)}."
+        )
+    params, state = meta["params"], meta["state"]
+    for key, value in (("params", params), ("state", state)):
+        if not isinstance(value, dict):
+            raise ValueError(f"{file}: {key!r} must be a JSON object, got {type(value).__name__}.")
+    expected = set(klass._get_param_names())
+    unknown, absent = sorted(set(params) - expected), sorted(expected - set(params))
+    if unknown or absent:
+        raise ValueError(
+            f"{file} does not match {klass.__name__}'s parameters (unknown: {unknown}, "
+            f"missing: {absent}); it was written by another version or edited. "
+            "Save the estimator again."
+        )
+    bad = sorted(
+        k
+        for k in state
+        if not (k == "_seed" or (k.isidentifier() and k.endswith("_") and not k.startswith("_")))
+    )
+    if bad or "_seed" not in state or "n_iter_" not in state:
+        raise ValueError(
+            f"{file}: the fitted state has unexpected entries {bad[:5]} or lacks "
+            "'_seed' / 'n_iter_'; it was not written by estimator.save. Save it again."
+        )
+    try:
+        state = {k: _from_json(v) for k, v in state.items()}
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{file}: a fitted array cannot be read ({exc}).") from None
+    return klass, params, state
+
+
+def _load_keras_file(file):
+    """A ``.keras`` file read with ``safe_mode=True``; a damaged file is one clear error."""
+    import keras
+
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"{file} is missing; a saved estimator folder holds it next to "
+            f"{_ESTIMATOR_FILE}. Copy the whole folder, or save the estimator again."
+        )
+    if not zipfile.is_zipfile(file):
+        raise ValueError(
+            f"{file} is not a Keras archive (not a zip file); it is damaged or was cut "
+            "off while copying. Copy it again, or save the estimator again."
+        )
+    try:
+        with zipfile.ZipFile(file) as archive:
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        broken = str(exc)
+    if broken is not None:
+        raise ValueError(
+            f"{file} is damaged ({broken} fails its checksum); copy it again, or save the "
+            "estimator again."
+        )
+    try:
+        return keras.saving.load_model(file, safe_mode=True)
+    except Exception as exc:  # Keras raises many kinds for a bad archive
+        raise ValueError(
+            f"{file} could not be read as a Keras model ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())}); it is damaged, edited or "
+            "written by another Keras version. Save the estimator again."
+        ) from None
 
 
 class _SerializedModel:
