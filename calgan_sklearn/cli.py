@@ -42,6 +42,81 @@ def _quiet_tensorflow():
         os.close(devnull)
 
 
+# -- checks made before any work starts -------------------------------------------
+def _check_writable(path):
+    """Raise unless ``path`` can be created: its nearest existing parent is a writable folder."""
+    parent = Path(path).absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot create {path}: {parent} is a file, not a folder.")
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"cannot create {path}: the folder {parent} is not writable.")
+
+
+def _check_output_file(path, *, overwrite, inputs=()):
+    """An output file: never one of the inputs; an existing one only with --overwrite."""
+    path = Path(path)
+    for source in inputs:
+        source = Path(source)
+        if source.exists() and path.exists() and path.resolve() == source.resolve():
+            raise ValueError(
+                f"--output {path} is the input file {source}; writing there would destroy "
+                "the input. Choose another output file."
+            )
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name to write to.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{path} already exists; pass --overwrite to replace it or choose another name."
+        )
+    _check_writable(path)
+    return path
+
+
+def _check_output_dir(path, names, *, overwrite):
+    """An output folder: files ``names`` in it are replaced only with --overwrite."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file; give a folder to write into.")
+    existing = [name for name in names if (path / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{path / existing[0]} already exists; pass --overwrite to replace it or choose "
+            "another folder."
+        )
+    if not path.exists():
+        _check_writable(path)
+    elif not os.access(path, os.W_OK):
+        raise ValueError(f"cannot write into {path}: the folder is not writable.")
+    return path
+
+
+def _check_inputs(paths, flag):
+    """Every input path exists: checked before any data is read or model trained."""
+    for path in paths or ():
+        if not Path(path).exists():
+            raise ValueError(f"{flag} {path} does not exist; check the path.")
+
+
+def _check_estimator_params(estimator):
+    """The estimator's own parameter constraints, checked before loading data."""
+    try:
+        estimator._validate_params()
+    except ValueError as exc:
+        raise ValueError(f"invalid option: {exc}") from None
+    return estimator
+
+
+def _atomic_to_csv(frame, path):
+    """Write a CSV next to ``path`` and move it into place: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
 # -- subcommands ------------------------------------------------------------------
 def cmd_simulate(args):
     from .datasets import make_calcium, write_spikefinder
@@ -139,18 +214,25 @@ def _summarise(path, split):
 
 
 def cmd_fit(args):
+    from ._validation import check_fs
     from .datasets import dataset_weights, load_folder
     from .models import DeepSpikeInference
 
-    data = load_folder(args.data, fs=args.fs)
-    if data.spikes is None:
-        raise ValueError("calgan fit needs labelled data: the folders hold no spike files.")
-    params = {"fs": data.fs, "random_state": args.seed, "verbose": int(args.verbose)}
+    params = {"fs": check_fs(args.fs, "--fs"), "random_state": args.seed}
+    params["verbose"] = int(args.verbose)
     if args.epochs is not None:
         params["epochs"] = args.epochs
     if args.ensemble_size is not None:
         params["ensemble_size"] = args.ensemble_size
-    model = DeepSpikeInference(**params)
+    model = _check_estimator_params(DeepSpikeInference(**params))
+    _check_inputs(args.data, "--data")
+    _check_output_dir(args.out, ("estimator.json", "model_.keras"), overwrite=args.overwrite)
+    data = load_folder(args.data, fs=args.fs)
+    if data.spikes is None:
+        raise ValueError(
+            f"calgan fit needs labelled data: {', '.join(map(str, args.data))} hold(s) no "
+            "spike files (N.train.spikes.csv or CASCADE events)."
+        )
     model.fit(data.calcium, data.spikes, sample_weight=dataset_weights(data.calcium, data.dataset))
     model.save(args.out)
     print(
@@ -161,14 +243,31 @@ def cmd_fit(args):
 
 
 def cmd_infer(args):
+    from ._validation import check_fs
     from .datasets import read_calcium_csv, write_rates_csv
 
+    fs = check_fs(args.fs, "--fs")
+    _check_inputs([args.input], "--input")
+    _check_output_file(args.output, overwrite=args.overwrite, inputs=[args.input])
+    if args.model != "pretrained":
+        _check_inputs([args.model], "--model")
     calcium, columns = read_calcium_csv(args.input)
     model = _load_model(args.model)
-    model.set_params(fs=args.fs)
-    rates = model.predict(calcium)
-    write_rates_csv(rates, columns, args.output)
-    print(f"wrote spike rates for {calcium.shape[0]} traces to {args.output}")
+    model.set_params(fs=fs)
+    rates = np.full(calcium.shape, np.nan)
+    filled = np.isfinite(calcium).any(axis=1)
+    if not filled.any():
+        raise ValueError(f"{args.input} holds no values in any column; nothing to infer.")
+    if not filled.all():
+        empty = [c for c, f in zip(columns, filled) if not f]
+        warnings.warn(
+            f"column(s) {empty[:10]} of {args.input} hold no values; their rates are left empty.",
+            UserWarning,
+            stacklevel=2,
+        )
+    rates[filled] = model.predict(calcium[filled])
+    write_rates_csv(rates, columns, args.output, overwrite=args.overwrite)
+    print(f"wrote spike rates for {int(filled.sum())} traces to {args.output}")
     return 0
 
 
@@ -189,6 +288,10 @@ def cmd_benchmark(args):
         raise ValueError("--train and --test go together: give both, or neither.")
     if args.data and args.train:
         raise ValueError("give either --data (leave-one-dataset-out) or --train/--test.")
+    _check_inputs(args.data, "--data")
+    _check_inputs(args.train, "--train")
+    _check_inputs(args.test, "--test")
+    _check_output_dir(args.out, ("benchmark.csv", "benchmark.png"), overwrite=args.overwrite)
     table = run_benchmark(
         data=args.data or None,
         train=args.train,
@@ -213,14 +316,25 @@ def cmd_sample(args):
     from .datasets import load_folder, make_calcium, make_windows
     from .models import CalciumGAN
 
-    data = load_folder(args.data, fs=100.0) if args.data else make_calcium(random_state=args.seed)
-    X, y, _ = make_windows(data.calcium, data.spikes, window=args.window, target="center")
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1 (windows to write), got {args.n}.")
+    if args.window < 8:
+        raise ValueError(f"--window must be at least 8 frames, got {args.window}.")
     gan = CalciumGAN(epochs=args.epochs, random_state=args.seed, verbose=int(args.verbose))
+    _check_estimator_params(gan)
+    _check_inputs(args.data, "--data")
+    _check_output_file(args.out, overwrite=args.overwrite)
+    data = load_folder(args.data, fs=100.0) if args.data else make_calcium(random_state=args.seed)
+    if data.spikes is None:
+        raise ValueError(
+            f"calgan sample needs labelled data: {', '.join(map(str, args.data))} hold(s) no "
+            "spike files."
+        )
+    X, y, _ = make_windows(data.calcium, data.spikes, window=args.window, target="center")
     gan.fit(X, y)
     labels = np.tile([0, 1], args.n // 2 + 1)[: args.n]
     samples, labels = gan.sample(args.n, y=labels, random_state=args.seed)
-    frame = pd.DataFrame(samples.T)
-    frame.to_csv(args.out, index=False)
+    _atomic_to_csv(pd.DataFrame(samples.T), args.out)
     print(
         f"wrote {args.n} synthetic windows ({args.window} frames, columns) to {args.out}; "
         f"labels (spike in centre): {labels.tolist()[:10]}..."
@@ -284,6 +398,7 @@ def build_parser():
     )
     p.add_argument("--fs", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace a model saved in --out")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("infer", help="infer spike rates for a calcium CSV")
@@ -293,6 +408,7 @@ def build_parser():
     p.add_argument("--input", required=True, help="N.test.calcium.csv (SpikeFinder layout)")
     p.add_argument("--output", required=True, help="rates CSV to write (same layout)")
     p.add_argument("--fs", type=float, default=100.0, help="frame rate of the input (Hz)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("benchmark", help="compare deep models with classical baselines")
@@ -303,6 +419,7 @@ def build_parser():
     p.add_argument("--fs", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing table/figure")
     p.set_defaults(func=cmd_benchmark)
 
     p = sub.add_parser("sample", help="train a CalciumGAN and write synthetic windows")
@@ -312,6 +429,7 @@ def build_parser():
     p.add_argument("--window", type=int, default=64)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=cmd_sample)
     return parser
 
@@ -337,9 +455,27 @@ def main(argv=None):
         _quiet_tensorflow()
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
-        print(f"calgan {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        _print_error(args.command, exc)
         return 2
+    except KeyboardInterrupt:
+        print(f"calgan {args.command}: interrupted; no output was completed.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line, not a traceback; -v shows where it came from
+        log.info("traceback of the error below", exc_info=True)
+        _print_error(args.command, exc, unexpected=True)
+        return 1
+
+
+def _print_error(command, exc, *, unexpected=False):
+    """One line on stderr: what went wrong (and, for a bug, how to see more)."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if unexpected:
+        message = (
+            f"{type(exc).__name__}: {message} (unexpected; run 'calgan -v {command} ...' "
+            "for the traceback and report it)"
+        )
+    print(f"calgan {command}: error: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":
