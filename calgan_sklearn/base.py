@@ -16,6 +16,8 @@ one convention:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ._validation import check_fs, check_spikes, check_traces, trace_lengths, warn_implausible
@@ -82,6 +84,14 @@ class SpikeInferenceMixin:
             return X, None
         y = check_spikes(y, X)
         warn_implausible(X, self._fs(), y=y)
+        if not np.nansum(y) > 0:
+            warnings.warn(
+                f"y holds no spikes (every count is 0), so {type(self).__name__} learns no "
+                "spikes from it (a baseline keeps scale_=1: rates in its own units). Pass "
+                "spike counts per frame of traces that have spikes.",
+                UserWarning,
+                stacklevel=3,
+            )
         return X, y
 
     def _check_predict_input(self, X):

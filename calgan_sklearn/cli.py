@@ -24,7 +24,8 @@ def _quiet_tensorflow():
     TensorFlow writes oneDNN/CUDA notices (and the GPU probe's errors) to
     stderr from C++ before Python's logging is set up;
     ``TF_CPP_MIN_LOG_LEVEL`` does not silence them all.
-    Called only by the subcommands that train or run a network.
+    Called only by the subcommands that train or run a network, after their
+    checks of paths and options, so a mistake is reported in a second.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
@@ -216,17 +217,19 @@ def _summarise(path, split):
 def cmd_fit(args):
     from ._validation import check_fs
     from .datasets import dataset_weights, load_folder
-    from .models import DeepSpikeInference
 
+    _check_inputs(args.data, "--data")
+    _check_output_dir(args.out, ("estimator.json", "model_.keras"), overwrite=args.overwrite)
     params = {"fs": check_fs(args.fs, "--fs"), "random_state": args.seed}
     params["verbose"] = int(args.verbose)
     if args.epochs is not None:
         params["epochs"] = args.epochs
     if args.ensemble_size is not None:
         params["ensemble_size"] = args.ensemble_size
+    _quiet_tensorflow()
+    from .models import DeepSpikeInference
+
     model = _check_estimator_params(DeepSpikeInference(**params))
-    _check_inputs(args.data, "--data")
-    _check_output_dir(args.out, ("estimator.json", "model_.keras"), overwrite=args.overwrite)
     data = load_folder(args.data, fs=args.fs)
     if data.spikes is None:
         raise ValueError(
@@ -252,6 +255,7 @@ def cmd_infer(args):
     if args.model != "pretrained":
         _check_inputs([args.model], "--model")
     calcium, columns = read_calcium_csv(args.input)
+    _quiet_tensorflow()
     model = _load_model(args.model)
     model.set_params(fs=fs)
     rates = np.full(calcium.shape, np.nan)
@@ -292,6 +296,7 @@ def cmd_benchmark(args):
     _check_inputs(args.train, "--train")
     _check_inputs(args.test, "--test")
     _check_output_dir(args.out, ("benchmark.csv", "benchmark.png"), overwrite=args.overwrite)
+    _quiet_tensorflow()
     table = run_benchmark(
         data=args.data or None,
         train=args.train,
@@ -314,16 +319,18 @@ def cmd_sample(args):
     import pandas as pd
 
     from .datasets import load_folder, make_calcium, make_windows
-    from .models import CalciumGAN
 
     if args.n < 1:
         raise ValueError(f"--n must be at least 1 (windows to write), got {args.n}.")
     if args.window < 8:
         raise ValueError(f"--window must be at least 8 frames, got {args.window}.")
-    gan = CalciumGAN(epochs=args.epochs, random_state=args.seed, verbose=int(args.verbose))
-    _check_estimator_params(gan)
     _check_inputs(args.data, "--data")
     _check_output_file(args.out, overwrite=args.overwrite)
+    _quiet_tensorflow()
+    from .models import CalciumGAN
+
+    gan = CalciumGAN(epochs=args.epochs, random_state=args.seed, verbose=int(args.verbose))
+    _check_estimator_params(gan)
     data = load_folder(args.data, fs=100.0) if args.data else make_calcium(random_state=args.seed)
     if data.spikes is None:
         raise ValueError(
@@ -451,8 +458,6 @@ def main(argv=None):
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
-    if args.command in ("fit", "infer", "benchmark", "sample"):
-        _quiet_tensorflow()
     try:
         return args.func(args)
     except (ValueError, OSError) as exc:

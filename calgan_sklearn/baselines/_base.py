@@ -118,6 +118,8 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
         self._fit_traces(Xn, y)
         self.scale_ = 1.0
         if y is not None and self.calibrate:
+            if not np.nansum(y) > 0:  # nothing to calibrate on (warned by the input check)
+                return self
             self.scale_ = self._calibrate_scale(self._infer_all(Xn), y)
         return self
 

@@ -61,6 +61,14 @@ def _read_text(filename):
             f"{path} holds NUL bytes, so it is a binary file, not a CSV; expected a "
             "comma-separated text file with a header row '0,1,2,...'."
         )
+    if text and not text.endswith(("\n", "\r")):
+        warnings.warn(
+            f"{path} does not end with a line break, as a file cut off while it was "
+            "written or copied would not; if so, its last row is incomplete and its last "
+            "value may be cut short. Check the end of the file.",
+            UserWarning,
+            stacklevel=4,
+        )
     return text.splitlines()
 
 

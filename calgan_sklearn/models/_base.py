@@ -648,13 +648,14 @@ def _read_estimator_json(path, base):
     for key, value in (("params", params), ("state", state)):
         if not isinstance(value, dict):
             raise ValueError(f"{file}: {key!r} must be a JSON object, got {type(value).__name__}.")
-    expected = set(klass._get_param_names())
-    unknown, absent = sorted(set(params) - expected), sorted(expected - set(params))
-    if unknown or absent:
+    # parameters added after a model was saved take their defaults (which keep the
+    # old behaviour); a name the class does not know means an edited or newer file
+    unknown = sorted(set(params) - set(klass._get_param_names()))
+    if unknown:
         raise ValueError(
-            f"{file} does not match {klass.__name__}'s parameters (unknown: {unknown}, "
-            f"missing: {absent}); it was written by another version or edited. "
-            "Save the estimator again."
+            f"{file} names parameter(s) {unknown} that {klass.__name__} does not have "
+            f"(it has {sorted(klass._get_param_names())}); it was edited or written by "
+            "another version. Save the estimator again."
         )
     bad = sorted(
         k
