@@ -154,6 +154,21 @@ def _smoothed_sums(spikes, rates, fs, sigma_s, smooth_prediction):
     return out
 
 
+def _pool(values, groups, n):
+    """Sum per-trace ``values`` within each group (in order of first appearance)."""
+    if groups is None:
+        return np.asarray(values, dtype=float)
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(
+            f"groups has shape {groups.shape} but there are {n} traces; pass one "
+            "label per trace (e.g. the neuron each trial belongs to)."
+        )
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    sums = np.bincount(inverse, weights=np.asarray(values, dtype=float))
+    return sums[np.argsort(first)]  # np.unique sorts labels; restore first-appearance order
+
+
 def _ratio(numerators, totals, what):
     totals = np.asarray(totals, dtype=float)
     empty = np.flatnonzero(totals <= 0)
@@ -168,7 +183,9 @@ def _ratio(numerators, totals, what):
         return np.where(totals > 0, np.asarray(numerators) / totals, np.nan)
 
 
-def cascade_error(spikes, rates, fs, sigma_s=0.2, average=True, smooth_prediction=False):
+def cascade_error(
+    spikes, rates, fs, sigma_s=0.2, average=True, smooth_prediction=False, groups=None
+):
     """CASCADE error: summed absolute deviation of the predicted from the true rate.
 
     ``error = sum |rate - smoothed spikes| / sum smoothed spikes`` per trace
@@ -191,6 +208,10 @@ def cascade_error(spikes, rates, fs, sigma_s=0.2, average=True, smooth_predictio
         Return the mean over traces (ignoring NaN) instead of per-trace values.
     smooth_prediction : bool, default=False
         Smooth the prediction with the same kernel (for discrete spike predictions).
+    groups : array-like of shape (n_traces,), default=None
+        Pool the sums of traces with the same label (e.g. the trials of one
+        neuron, as CASCADE scores neurons) before taking the ratio; the result
+        then has one value per group, in order of first appearance.
 
     Returns
     -------
@@ -206,11 +227,14 @@ def cascade_error(spikes, rates, fs, sigma_s=0.2, average=True, smooth_predictio
     0.0
     """
     pairs = _smoothed_sums(spikes, rates, fs, sigma_s, smooth_prediction)
-    num = [np.abs(r - s).sum() for s, r in pairs]
-    return _reduce(_ratio(num, [s.sum() for s, _ in pairs], "CASCADE error"), average)
+    num = _pool([np.abs(r - s).sum() for s, r in pairs], groups, len(pairs))
+    totals = _pool([s.sum() for s, _ in pairs], groups, len(pairs))
+    return _reduce(_ratio(num, totals, "CASCADE error"), average)
 
 
-def cascade_bias(spikes, rates, fs, sigma_s=0.2, average=True, smooth_prediction=False):
+def cascade_bias(
+    spikes, rates, fs, sigma_s=0.2, average=True, smooth_prediction=False, groups=None
+):
     """CASCADE bias: relative over- (positive) or under-estimate (negative) of spikes.
 
     ``bias = sum (rate - smoothed spikes) / sum smoothed spikes`` per trace,
@@ -230,6 +254,9 @@ def cascade_bias(spikes, rates, fs, sigma_s=0.2, average=True, smooth_prediction
         Return the mean over traces (ignoring NaN) instead of per-trace values.
     smooth_prediction : bool, default=False
         Smooth the prediction with the same kernel.
+    groups : array-like of shape (n_traces,), default=None
+        Pool the sums of traces with the same label (e.g. the trials of one
+        neuron) before taking the ratio, as for :func:`cascade_error`.
 
     Returns
     -------
@@ -244,8 +271,9 @@ def cascade_bias(spikes, rates, fs, sigma_s=0.2, average=True, smooth_prediction
     -0.5
     """
     pairs = _smoothed_sums(spikes, rates, fs, sigma_s, smooth_prediction)
-    num = [(r - s).sum() for s, r in pairs]
-    return _reduce(_ratio(num, [s.sum() for s, _ in pairs], "CASCADE bias"), average)
+    num = _pool([(r - s).sum() for s, r in pairs], groups, len(pairs))
+    totals = _pool([s.sum() for s, _ in pairs], groups, len(pairs))
+    return _reduce(_ratio(num, totals, "CASCADE bias"), average)
 
 
 def noise_level(calcium, fs):

@@ -125,3 +125,19 @@ def test_scorers_work_in_cross_validate(rng):
     assert np.all(bad["test_spikefinder"] < 0.5)
     # error is negated: greater is better
     assert np.all(good["test_cascade_error"] > bad["test_cascade_error"])
+
+
+def test_cascade_error_and_bias_pool_trials_per_neuron():
+    from calgan_sklearn.metrics import cascade_bias, cascade_error
+
+    spikes = np.zeros((3, 200))
+    spikes[0, 50] = 1
+    spikes[2, [20, 90, 150]] = 1
+    rates = spikes.copy()
+    rates[1, 100] = 1  # a spike predicted in neuron "a"'s silent trial counts against "a"
+    bias = cascade_bias(spikes, rates, fs=100, groups=["b", "a", "a"], average=False)
+    np.testing.assert_allclose(bias, [0.0, 1 / 3], atol=1e-12)
+    err = cascade_error(spikes, rates, fs=100, groups=["b", "a", "a"], average=False)
+    assert err.shape == (2,) and err[1] > 0
+    with pytest.raises(ValueError, match="one label per trace"):
+        cascade_bias(spikes, rates, fs=100, groups=["a", "b"])

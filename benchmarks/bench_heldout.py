@@ -1,0 +1,232 @@
+"""Held-out evaluation over every dataset of ../shared/data: deep model vs OASIS AR(1).
+
+Usage::
+
+    python benchmarks/bench_heldout.py                      # all 8 folds (23 datasets)
+    python benchmarks/bench_heldout.py --folds 1,5          # some folds
+    python benchmarks/bench_heldout.py --epochs 4 --param ensemble_size=1   # quicker
+    python benchmarks/bench_heldout.py --csv heldout.csv    # also write the table
+
+Each of the 23 datasets (SpikeFinder 4, 5, 6 and the 20 CASCADE folders) is held
+out exactly once, in one of the 8 folds of :data:`FOLDS`. A fold's deep model is
+trained on the other folds' datasets at 100 Hz, datasets balanced (every dataset
+gets the same share of training crops). Folds are grouped so that close relatives
+land in different folds: the two Chen et al. 2013 datasets (DS09, DS14), the two
+Allen datasets (DS10, DS12), the in-vitro PV / SST pair (DS24, DS25), the OGB-1
+interneuron pair (DS22, DS23) and the two R-CaMP datasets (DS18, DS21); each
+fold mixes one large pyramidal-cell dataset, one other indicator and one
+interneuron or red-indicator dataset. SpikeFinder 6 and DS17 hold the same
+neurons (identical spike counts), so they are held out together, and SpikeFinder
+6 is never trained on (``TRAIN_EXCLUDE``): its neurons are in DS17.
+
+Every held-out dataset is then scored at its **native frame rate** (the median
+rate of its files; SpikeFinder's published 100 Hz): the deep model predicts the
+native-rate traces (``fs`` set to that rate), and OASIS AR(1) (L1, per-trace
+parameters) deconvolves the same traces, its one scale calibrated on the
+training datasets resampled to that same rate. Scores per dataset: SpikeFinder
+correlation (40 ms bins) averaged over traces; CASCADE error and bias
+(Gaussian-smoothed rates, sigma 0.2 s, prediction smoothed too) per neuron (its
+trials pooled), median over the dataset's neurons; and inference
+speed in frames per second of the native-rate input (same process, same traces,
+each method timed once per dataset, interleaved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_inference import _parse_params, _trim  # noqa: E402
+from train_pretrained import (  # noqa: E402
+    DEFAULT_DATA,
+    TRAIN_EXCLUDE,
+    dataset_names,
+    load_all_data,
+    load_one,
+    peak_rss_mb,
+)
+
+#: The 8 folds; each of the 23 datasets is held out exactly once.
+FOLDS = [
+    ["DS31-GCaMP8m-m-V1", "spikefinder-4", "DS18-R-CaMP-m-CA3"],
+    ["DS29-GCaMP7f-m-V1", "spikefinder-5", "DS22-OGB1-m-SST-V1"],
+    ["DS10-GCaMP6f-m-V1-neuropil-corrected", "DS02-OGB1-2-m-V1", "DS21-R-CaMP-m-S1"],
+    ["DS09-GCaMP6f-m-V1", "DS23-OGB1-m-PV-V1"],
+    ["DS14-GCaMP6s-m-V1", "DS03-Cal520-m-S1", "DS27-GCaMP6f-m-PV-vivo-V1"],
+    ["DS06-GCaMP6f-zf-aDp", "DS19-jRCaMP1a-m-V1", "DS24-GCaMP6f-m-PV-V1"],
+    ["DS25-GCaMP6f-m-SST-V1", "DS20-jGECO1a-m-V1", "spikefinder-6", "DS17-GCaMP5k-m-V1"],
+    ["DS12-GCaMP6s-m-V1-neuropil-corrected", "DS04-OGB1-zf-pDp"],
+]
+
+
+def scores(y, rates, fs, neuron):
+    """Mean correlation over traces; median over neurons of CASCADE error and bias.
+
+    Error and bias pool each neuron's trials before the ratio, as CASCADE scores
+    neurons: a mean of per-trial ratios is dominated by short trials with one or
+    two spikes.
+    """
+    from calgan_sklearn.metrics import cascade_bias, cascade_error, spikefinder_correlation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # traces/neurons without spikes
+        corr = spikefinder_correlation(y, rates, fs=fs, average=False)
+        kw = dict(fs=fs, smooth_prediction=True, groups=neuron, average=False)
+        err, bias = cascade_error(y, rates, **kw), cascade_bias(y, rates, **kw)
+    return float(np.nanmean(corr)), float(np.nanmedian(err)), float(np.nanmedian(bias))
+
+
+def run_fold(data, all_names, held_out, params, seed, train_fs=100.0):
+    from calgan_sklearn._validation import trace_lengths
+    from calgan_sklearn.baselines import OASIS
+    from calgan_sklearn.datasets import dataset_weights
+    from calgan_sklearn.models._inference import DeepSpikeInference
+
+    train_names = [n for n in all_names if n not in held_out and n not in TRAIN_EXCLUDE]
+    train = load_all_data(data, train_fs, names=train_names)
+    X, y = _trim(train.calcium, train.spikes)
+    deep = DeepSpikeInference(fs=train_fs, random_state=seed, **params)
+    t0 = time.perf_counter()
+    deep.fit(X, y, sample_weight=dataset_weights(X, train.dataset))
+    t_fit = time.perf_counter() - t0
+    del X, y, train
+    rows = []
+    for name in held_out:
+        test = load_one(data, name, None)
+        fs = float(test.fs)
+        Xt, yt = _trim(test.calcium, test.spikes)
+        frames = int(trace_lengths(Xt).sum())
+        # OASIS: its scale calibrated on the training datasets at the test rate
+        tr = load_all_data(data, fs, names=train_names)
+        oasis = OASIS(p=1, penalty=1, fs=fs).fit(*_trim(tr.calcium, tr.spikes))
+        del tr
+        deep.set_params(fs=fs)
+        deep.predict(Xt[:1])  # warm-up: graph tracing is not inference speed
+        t0 = time.perf_counter()
+        r_deep = deep.predict(Xt)
+        t_deep = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        r_oasis = oasis.predict(Xt)
+        t_oasis = time.perf_counter() - t0
+        deep.set_params(fs=train_fs)
+        d = scores(yt, r_deep, fs, test.neuron)
+        o = scores(yt, r_oasis, fs, test.neuron)
+        rows.append(
+            dict(
+                dataset=name,
+                fs=fs,
+                n_traces=len(Xt),
+                frames=frames,
+                deep_r=d[0],
+                oasis_r=o[0],
+                deep_err=d[1],
+                oasis_err=o[1],
+                deep_bias=d[2],
+                oasis_bias=o[2],
+                deep_fps=frames / t_deep,
+                oasis_fps=frames / t_oasis,
+                deep_s=t_deep,
+                oasis_s=t_oasis,
+                train_s=t_fit,
+            )
+        )
+        _print_row(rows[-1])
+    return rows
+
+
+HEADER = (
+    f"{'held-out dataset':38s} {'Hz':>5s} {'n':>4s} {'deep r':>6s} {'OASIS r':>7s} "
+    f"{'deep err':>8s} {'OASIS err':>9s} {'deep bias':>9s} {'OASIS bias':>10s} "
+    f"{'deep fr/s':>10s} {'OASIS fr/s':>10s} {'train s':>7s}"
+)
+
+
+def _print_row(r):
+    print(
+        f"{r['dataset']:38s} {r['fs']:5.1f} {r['n_traces']:4d} {r['deep_r']:6.3f} "
+        f"{r['oasis_r']:7.3f} {r['deep_err']:8.2f} {r['oasis_err']:9.2f} "
+        f"{r['deep_bias']:+9.2f} {r['oasis_bias']:+10.2f} {r['deep_fps']:10.0f} "
+        f"{r['oasis_fps']:10.0f} {r['train_s']:7.0f}",
+        flush=True,
+    )
+
+
+def summarize(rows):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    wins = int((df.deep_r > df.oasis_r).sum())
+    margin = df.deep_r.mean() - df.oasis_r.mean()
+    fps_deep = df.frames.sum() / df.deep_s.sum()
+    fps_oasis = df.frames.sum() / df.oasis_s.sum()
+    print("-" * len(HEADER))
+    print(
+        f"{'mean over ' + str(len(df)) + ' datasets':38s} {'':5s} {'':4s} {df.deep_r.mean():6.3f} "
+        f"{df.oasis_r.mean():7.3f} {df.deep_err.mean():8.2f} {df.oasis_err.mean():9.2f} "
+        f"{df.deep_bias.mean():+9.2f} {df.oasis_bias.mean():+10.2f}"
+    )
+    print(f"deep beats OASIS on {wins}/{len(df)} datasets; mean margin {margin:+.3f}")
+    print(
+        f"|bias|: deep median {df.deep_bias.abs().median():.2f}, max "
+        f"{df.deep_bias.abs().max():.2f} ({int((df.deep_bias.abs() <= 0.5).sum())}/{len(df)} "
+        f"within 0.5); OASIS median {df.oasis_bias.abs().median():.2f}"
+    )
+    print(
+        f"speed over all held-out frames at native rates: deep {fps_deep:,.0f} frames/s, "
+        f"OASIS {fps_oasis:,.0f} frames/s, deep / OASIS = {fps_deep / fps_oasis:.2f}"
+    )
+    return df
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--folds", default=None, help="comma-separated fold numbers (1-8)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--csv", type=Path, default=None, help="write the table here")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args(argv)
+
+    all_names = [n for fold in FOLDS for n in fold]
+    present = set(dataset_names(args.data))
+    if set(all_names) != present:
+        raise SystemExit(
+            f"FOLDS and {args.data} disagree: missing from FOLDS "
+            f"{sorted(present - set(all_names))}, absent from the data "
+            f"{sorted(set(all_names) - present)}"
+        )
+    picked = range(1, len(FOLDS) + 1)
+    if args.folds:
+        picked = [int(k) for k in args.folds.split(",")]
+    params = {} if args.epochs is None else {"epochs": args.epochs}
+    params.update(_parse_params(args.param))
+    print(f"deep estimator parameters: {params or 'defaults'}; seed {args.seed}")
+    print(HEADER)
+    print("-" * len(HEADER))
+    rows = []
+    t0 = time.perf_counter()
+    for k in picked:
+        rows += run_fold(args.data, all_names, FOLDS[k - 1], params, args.seed)
+    df = summarize(rows)
+    print(
+        f"wall time {time.perf_counter() - t0:.0f} s; peak resident memory "
+        f"{peak_rss_mb():.0f} MB; load average {os.getloadavg()[0]:.2f} on "
+        f"{os.cpu_count()} cores"
+    )
+    if args.csv is not None:
+        df.to_csv(args.csv, index=False)
+    return df
+
+
+if __name__ == "__main__":
+    main()
