@@ -149,7 +149,8 @@ DEGENERATE = {
     "3000 traces of 3 frames": np.random.default_rng(3).normal(size=(3000, 3)),
 }
 #: Noise-free shapes: the noise estimate is degenerate and the linear methods'
-#: rates, though finite, can be large (a known limitation).
+#: rates, though finite, can be large; the baselines warn that such traces look
+#: noise-free (tested below) rather than answer silently.
 NOISELESS = {"9 frames", "one step"}
 
 
@@ -171,3 +172,11 @@ def test_degenerate_traces_error_or_sane_rates(rng, make):
         if name not in NOISELESS:
             # no blow-up (short traces gave 1e11-1e14 spikes per frame before)
             assert rates.max() < 1e3, (name, rates.max())
+
+
+@pytest.mark.parametrize("make", [OASIS, WienerDeconvolution, DerivativeDetector])
+def test_noise_free_traces_are_named_in_a_warning(rng, make):
+    est = _fitted(make(), rng)
+    X = np.vstack([DEGENERATE["one step"], rng.normal(size=(1, 500))])
+    with pytest.warns(UserWarning, match=r"trace\(s\) \[0\] look noise-free"):
+        est.predict(X)

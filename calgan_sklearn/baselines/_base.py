@@ -9,6 +9,7 @@ expected spikes per frame.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -61,6 +62,12 @@ def robust_noise_sd(x):
         # step still gives the trace's own scale
         sd = np.sqrt(np.mean(d * d) / 2.0)
     return float(sd) if np.isfinite(sd) and sd > 0 else 1e-12
+
+
+def _looks_noiseless(x):
+    """True for a non-constant trace whose median absolute step deviation is 0."""
+    d = np.diff(np.asarray(x, dtype=float))
+    return bool(np.ptp(x) > 0 and np.median(np.abs(d - np.median(d))) == 0)
 
 
 def estimate_ar(x, p, fudge_factor=0.98):
@@ -169,6 +176,18 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
     def _normalize(self, X):
         if self.normalize is None:
             return X
+        noiseless = [
+            i for i, n in enumerate(trace_lengths(X)) if n >= 8 and _looks_noiseless(X[i, :n])
+        ]
+        if noiseless:
+            warnings.warn(
+                f"trace(s) {noiseless[:10]} look noise-free (most frame-to-frame steps are "
+                f"identical, but the trace is not constant), so {type(self).__name__} cannot "
+                "measure their noise and their rates are unreliable (often far too large). "
+                "Real recordings always have noise: check that these are raw traces.",
+                UserWarning,
+                stacklevel=4,
+            )
         return self._map_traces(X, lambda x: x / robust_noise_sd(x))
 
     def _infer_all(self, X):
