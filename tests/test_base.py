@@ -106,7 +106,7 @@ def test_load_rejects_unknown_class_and_missing_dir(fitted, tmp_path):
     (path / "estimator.json").write_text(meta)
     with pytest.raises(ValueError, match="not a BaseKerasEstimator of this package"):
         load(path)
-    with pytest.raises(FileNotFoundError, match="estimator.json is missing"):
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist; pass the directory"):
         load(tmp_path / "nowhere")
 
 
@@ -177,7 +177,7 @@ def test_device_options_run_on_cpu(windows, option):
         ({"learning_rate": -1.0}, "'learning_rate' parameter"),
         ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
         ({"normalize": "robust"}, "'normalize' parameter"),
-        ({"init": "not-a-gan-dir"}, "not a saved estimator"),
+        ({"init": "not-a-gan-dir"}, "not-a-gan-dir does not exist; pass the directory"),
         ({"init": 3}, "'init' parameter"),
     ],
 )
