@@ -71,9 +71,9 @@ def default_estimators(quick=False, fs=100.0, random_state=0):
     from .models import DeepSpikeInference, SlidingWindowInference, SpikeClassifier
 
     if quick:
-        deep = dict(filters=8, depth=3, epochs=1, crop_length=512)
+        deep = dict(filters=8, depth=3, epochs=1, crop_length=128)
     else:
-        deep = dict(filters=16, depth=6, epochs=80, crop_length=1024)
+        deep = dict(filters=16, depth=6, epochs=80, crop_length=256)
     # one network, no bandwidth augmentation: keeps the simulated tour within
     # about three minutes (the simulated recordings are at their native rate)
     deep.update(ensemble_size=1, lowpass_min_fs=None)

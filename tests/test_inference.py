@@ -8,11 +8,24 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, cross_validate
 
+from calgan_sklearn.baselines import robust_noise_sd
 from calgan_sklearn.datasets import make_calcium, resample_traces
 from calgan_sklearn.metrics import spikefinder_correlation
-from calgan_sklearn.models._inference import DeepSpikeInference, normalize_traces
+from calgan_sklearn.models import _inference
+from calgan_sklearn.models._inference import (
+    DeepSpikeInference,
+    _group_means,
+    _scale_channels,
+    _spread,
+    _statistic_channels,
+    network_rate,
+    normalize_traces,
+    trace_statistics,
+)
 
-TINY = dict(filters=8, depth=2, crop_length=256, batch_size=16, epochs=1, random_state=0)
+TINY = dict(
+    filters=8, depth=2, crop_length=64, batch_size=16, epochs=1, ensemble_size=1, random_state=0
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,29 +72,75 @@ def test_fit_accepts_nan_padded_traces(sim):
     assert np.isfinite(est.history_["loss"][0])
 
 
-@pytest.mark.parametrize("fs", [50.0, 30.0])
-def test_other_frame_rate_is_resampled_and_mapped_back(tiny_fitted, sim, fs):
-    X100 = sim.calcium[8:10]
-    X = resample_traces(X100, 100.0, fs)
-    est = clone(tiny_fitted).set_params(fs=fs)
-    est.__dict__.update({k: v for k, v in vars(tiny_fitted).items() if k.endswith("_")})
-    est._seed = tiny_fitted._seed
-    rates = est.predict(X)
+def _refit_at(fitted, fs):
+    """The fitted estimator with another ``fs`` (what a user gets with set_params)."""
+    est = pickle.loads(pickle.dumps(fitted))
+    return est.set_params(fs=fs)
+
+
+@pytest.mark.parametrize("fs", [100.0, 50.0])
+def test_network_runs_at_native_rate_on_frame_groups(tiny_fitted, sim, fs):
+    """Above 30 Hz the network reads means of frame groups, never upsampled traces."""
+    X = _ragged(resample_traces(sim.calcium[8:11], 100.0, fs), cut=(0, int(15 * fs), 0))
+    factor, rate = network_rate(fs)
+    assert factor == {100.0: 4, 50.0: 2}[fs] and rate == 25.0
+    rates = _refit_at(tiny_fitted, fs).predict(X)
     assert rates.shape == X.shape
     np.testing.assert_array_equal(np.isnan(rates), np.isnan(X))
-    # the network runs at 100 Hz: the total rate matches predicting at 100 Hz
-    total_100 = np.nansum(tiny_fitted.predict(resample_traces(X, fs, 100.0)), axis=1)
-    np.testing.assert_allclose(np.nansum(rates, axis=1), total_100, rtol=1e-6)
-    assert np.all(np.nansum(rates, axis=1) > 0)
+    # the same network on the group means at 25 Hz, each count spread over its group
+    lengths = np.isfinite(X).sum(axis=1)
+    groups = np.full((len(X), int(np.ceil(X.shape[1] / factor))), np.nan)
+    for i, n in enumerate(lengths):
+        g = _group_means(X[i, :n], factor)
+        groups[i, : len(g)] = g
+    at_25 = _refit_at(tiny_fitted, 25.0).predict(groups)
+    for i, n in enumerate(lengths):
+        g = at_25[i][np.isfinite(at_25[i])]
+        np.testing.assert_allclose(rates[i, :n], _spread(g, factor, n), rtol=1e-5, atol=1e-8)
+        # expected counts are kept: the total over the trace is the same
+        assert np.sum(rates[i, :n]) == pytest.approx(g.sum(), rel=1e-6)
+
+
+def test_low_frame_rates_are_served_natively_and_out_of_range_rates_refused(tiny_fitted, sim):
+    X = resample_traces(sim.calcium[8:10], 100.0, 10.0)
+    rates = _refit_at(tiny_fitted, 10.0).predict(X)
+    assert rates.shape == X.shape and np.all(rates >= 0)
+    for fs in (5.0, 2000.0):
+        with pytest.raises(ValueError, match=r"outside the 7.5-1000 Hz"):
+            _refit_at(tiny_fitted, fs).predict(X)
+    with pytest.raises(ValueError, match=r"outside the 7.5-1000 Hz"):
+        DeepSpikeInference(**{**TINY, "fs": 0.033}).fit(X, np.zeros_like(X))
+
+
+def test_long_traces_are_predicted_in_pieces_with_the_same_result(tiny_fitted, sim, monkeypatch):
+    X = sim.calcium[8:10]
+    whole = tiny_fitted.predict(X)
+    # pieces of 200 network frames (8 s) instead of 100,000: same rates
+    monkeypatch.setattr(_inference, "MAX_PIECE_FRAMES", 200)
+    pieces = tiny_fitted.predict(X)
+    np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-8)
+
+
+def test_training_rate_ladder_follows_the_data_rate(sim):
+    X, y = sim.calcium[:2, :3000], sim.spikes[:2, :3000]
+    est = DeepSpikeInference(**TINY).fit(X, y)
+    assert est.training_rates_ == [7.5, 10.0, 12.5, 15.0, 17.5, 20.0, 25.0, 30.0]
+    X20 = resample_traces(X, 100.0, 20.0)
+    y20 = resample_traces(y, 100.0, 20.0, kind="counts")
+    est20 = DeepSpikeInference(**{**TINY, "fs": 20.0}).fit(X20, y20)
+    assert est20.training_rates_ == [7.5, 10.0, 12.5, 15.0, 17.5, 20.0]
+    # mean rate in spikes per second, whatever the frame rate
+    assert est20.mean_rate_ == pytest.approx(est.mean_rate_, rel=0.02)
 
 
 def test_learns_spikes_on_simulated_data(sim):
     est = DeepSpikeInference(
         filters=16,
         depth=4,
-        crop_length=512,
+        crop_length=128,
         batch_size=16,
         epochs=40,
+        ensemble_size=1,
         learning_rate=5e-3,
         random_state=0,
     ).fit(sim.calcium[:8], sim.spikes[:8])
@@ -136,18 +195,32 @@ def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     X, y = sim.calcium[:3, :2000], sim.spikes[:3, :2000]
     est = DeepSpikeInference(**{**TINY, "ensemble_size": 3}).fit(X, y)
     assert est.model_.output_shape == (None, None, 3)
-    z, _ = normalize_traces(list(X))
-    members = np.asarray(est.model_(np.stack(z)[..., None]))
+    factor, rate = network_rate(100.0)
+    z, noise = normalize_traces([_group_means(x, factor) for x in X])
+    dff = [robust_noise_sd(_group_means(x, factor)) for x in X]  # units="dff"
+    stats = [
+        (*_statistic_channels(trace_statistics(c, n, rate), n), *_scale_channels(d))
+        for c, n, d in zip(z, noise, dff)
+    ]
+    inp = np.zeros((len(z), len(z[0]), 6))
+    inp[..., 0], inp[..., 1], inp[..., 2:] = (
+        np.stack(z),
+        np.log(rate / 20.0),
+        np.array(stats)[:, None, :],
+    )
+    members = np.asarray(est.model_(inp.astype(np.float32)))
     # members start from different weights, so they disagree
     assert np.abs(members[..., 0] - members[..., 1]).max() > 1e-4
     # (away from the end, where predict pads the traces with zeros)
-    inner = slice(0, 1500)
+    inner = slice(0, 375)
+    mean = np.array([_spread(m, factor, 2000) for m in members.mean(axis=-1)])
     np.testing.assert_allclose(
-        est.predict(X)[:, inner], members.mean(axis=-1)[:, inner], rtol=1e-4, atol=1e-6
+        est.predict(X)[:, : 4 * 375], mean[:, : 4 * 375], rtol=1e-4, atol=1e-6
     )
     # member 0 is trained exactly as a single network with the same seed
-    single = DeepSpikeInference(**TINY).fit(X, y).predict(X)
-    np.testing.assert_allclose(members[:, inner, 0], single[:, inner], rtol=1e-2, atol=1e-4)
+    single = DeepSpikeInference(**TINY).fit(X, y)
+    one = np.asarray(single.model_(inp.astype(np.float32)))[..., 0]
+    np.testing.assert_allclose(members[:, inner, 0], one[:, inner], rtol=1e-2, atol=1e-4)
     est.save(tmp_path / "ens")
     from calgan_sklearn import load_model
 
@@ -155,20 +228,43 @@ def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
 
 
 def test_bandwidth_augmentation_mimics_low_frame_rate_recordings():
-    from calgan_sklearn.models._inference import _CropDataset, _noise_sd
+    from calgan_sklearn.models._inference import _CropDataset, _RateBank
 
     (x,), noise = normalize_traces([np.random.default_rng(0).normal(size=30000)])
-    ds = _CropDataset(
-        [x], [np.zeros_like(x)], noise, crop_length=1024, batch_size=200, steps=1,
-        lowpass_min_fs=8.0, seed=0,
-    )  # fmt: skip
+    bank = _RateBank(30.0, [x], [np.zeros_like(x)], noise)
+    ds = _CropDataset([bank], crop_length=256, batch_size=200, steps=1, lowpass_min_fs=5.0, seed=0)
     crops = ds[0][0][..., 0]
     power = np.abs(np.fft.rfft(crops - crops.mean(axis=1, keepdims=True), axis=1)) ** 2
-    above_45hz = power[:, 461:].sum(axis=1) / power.sum(axis=1)  # white noise: ~0.1
-    filtered = above_45hz < 0.05
+    above = power[:, 116:].sum(axis=1) / power.sum(axis=1)  # above 13.6 Hz; white: ~0.1
+    filtered = above < 0.05
     assert 0.15 < filtered.mean() < 0.35  # a quarter of the crops
     # every crop keeps the noise level normalize_traces gives a whole recording
-    np.testing.assert_allclose([_noise_sd(c) for c in crops], 0.1, rtol=0.2)
+    np.testing.assert_allclose([robust_noise_sd(c) for c in crops], 0.1, rtol=0.25)
+    # the rate channel tells the network the frame rate
+    np.testing.assert_allclose(ds[0][0][..., 1], np.log(30.0 / 20.0), rtol=1e-6)
+
+
+def test_trace_statistics_tell_sparse_from_busy_neurons_and_follow_added_noise():
+    from calgan_sklearn.models._inference import _CropDataset, _RateBank
+
+    rng = np.random.default_rng(0)
+    kernel = np.exp(-np.arange(60) / 15.0)
+    sparse = np.convolve(rng.poisson(0.01, 9000), kernel)[:9000] + rng.normal(0, 0.1, 9000)
+    busy = np.convolve(rng.poisson(0.5, 9000), 0.1 * kernel)[:9000] + rng.normal(0, 0.1, 9000)
+    z, noise = normalize_traces([sparse, busy])
+    (_, skew_sparse), (_, skew_busy) = (
+        _statistic_channels(trace_statistics(c, n, 30.0), n) for c, n in zip(z, noise)
+    )
+    assert skew_sparse > 0.3 > 0.1 > skew_busy  # skewness 1.9 vs 0.25
+    # a crop whose noise was raised m-fold carries the statistics such a trace would have
+    bank = _RateBank(30.0, [z[0]], [np.zeros_like(z[0])], noise[:1])
+    ds = _CropDataset([bank], crop_length=64, batch_size=64, steps=1, noise_range=(2.0, 2.0))
+    x = ds[0][0]
+    noisier = z[0] + rng.normal(0, noise[0] * np.sqrt(3.0), len(z[0]))
+    (zn,), (nn,) = normalize_traces([noisier])
+    expected = _statistic_channels(trace_statistics(zn, nn, 30.0), nn)
+    np.testing.assert_allclose(x[0, 0, 2:4], expected, atol=0.1)
+    np.testing.assert_array_equal(x[0, 0, 4:], [0.0, 0.0])  # no dF/F scale given
 
 
 @pytest.mark.parametrize(
@@ -215,3 +311,49 @@ def test_pretrained_predicts_real_data(spikefinder_dir):
     assert rates.shape == X.shape
     # trained on these recordings (among others): well above chance
     assert spikefinder_correlation(y, rates, fs=100.0) > 0.3
+
+
+def test_load_refuses_a_network_that_does_not_match_the_parameters(tiny_fitted, tmp_path):
+    import json
+
+    path = tiny_fitted.save(tmp_path / "model")
+    meta = json.loads((path / "estimator.json").read_text())
+    meta["params"]["ensemble_size"] = 3  # the saved network has one member
+    (path / "estimator.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"ensemble_size=3.*train and save the model again"):
+        DeepSpikeInference.load(path)
+
+
+@pytest.mark.parametrize(
+    "name, X",
+    [
+        ("constant", np.full((2, 3000), 5.0)),
+        ("tiny scale", 1e-9 * np.random.default_rng(0).normal(size=(2, 3000))),
+        ("very short", np.random.default_rng(0).normal(size=(2, 3))),
+    ],
+)
+def test_degenerate_traces_give_finite_rates(tiny_fitted, name, X):
+    rates = tiny_fitted.predict(X)
+    assert rates.shape == X.shape and np.all(np.isfinite(rates)) and np.all(rates >= 0)
+
+
+def test_units_decide_whether_the_dff_scale_reaches_the_network(tiny_fitted, sim):
+    from calgan_sklearn.models._inference import _CropDataset, _RateBank
+
+    (z,), noise = normalize_traces([sim.calcium[0, :3000]])
+    bank = _RateBank(25.0, [z], [np.zeros_like(z)], noise, dff_noise=[0.01])
+    ds = _CropDataset([bank], crop_length=64, batch_size=400, steps=1, noise_range=(2.0, 2.0))
+    x = ds[0][0]
+    shown = x[:, 0, 4] == 1.0
+    # flag 1 and log10(0.01 * 2) + 2: the noise augmentation doubled the dF/F noise
+    np.testing.assert_allclose(x[shown, 0, 5], np.log10(0.02) + 2.0, rtol=1e-5)
+    # 30% of the crops are shown without it, as traces in arbitrary units are
+    assert 0.2 < 1.0 - shown.mean() < 0.4 and np.all(x[~shown, 0, 4:] == 0.0)
+    X = sim.calcium[8:10]
+    dff = _refit_at(tiny_fitted, 100.0).predict(X)
+    arbitrary = _refit_at(tiny_fitted, 100.0).set_params(units="arbitrary").predict(X)
+    assert dff.shape == arbitrary.shape and not np.allclose(dff, arbitrary)
+    with pytest.raises(ValueError, match="'dff' or 'arbitrary' per trace"):
+        DeepSpikeInference(**TINY).fit(X, sim.spikes[8:10], units=["dff", "volts"])
+    est = DeepSpikeInference(**TINY).fit(X, sim.spikes[8:10], units=["dff", "arbitrary"])
+    assert est.predict(X).shape == X.shape

@@ -262,11 +262,14 @@ class BaseKerasEstimator(BaseEstimator):
             return None
         return "mixed_float16" if gpu_available() else "mixed_bfloat16"
 
-    def _make_optimizer(self, **kwargs):
-        """Adam at ``learning_rate``; loss-scaled under ``mixed_float16``."""
+    def _make_optimizer(self, learning_rate=None, **kwargs):
+        """Adam at ``learning_rate`` (a float or a schedule; default the parameter),
+        loss-scaled under ``mixed_float16``."""
         import keras
 
-        opt = keras.optimizers.Adam(learning_rate=self.learning_rate, **kwargs)
+        if learning_rate is None:
+            learning_rate = self.learning_rate
+        opt = keras.optimizers.Adam(learning_rate=learning_rate, **kwargs)
         if self._dtype_policy() == "mixed_float16":
             opt = keras.optimizers.LossScaleOptimizer(opt)
         return opt

@@ -1,19 +1,24 @@
-"""Deep trace-level spike inference: a small, fully convolutional network.
+"""Deep trace-level spike inference at the recording's own frame rate.
 
-The network reads whole calcium traces at a fixed internal rate (100 Hz, the
-SpikeFinder rate), so inference costs one pass per trace. A strided first layer
-brings the trunk down to 25 Hz (the 40 ms bins of the SpikeFinder metric),
-dilated residual convolutions give about 1-2 s of context on each side, and a
-depth-to-space output layer returns non-negative rates (expected spikes per
-frame) at 100 Hz again. Data at another frame rate is resampled on the way in,
-and the rates are re-binned count-preservingly onto the input's frames on the
-way out.
+A small, fully convolutional network reads whole calcium traces at their
+native frame rate and returns expected spikes per frame, so inference is one
+pass per trace and costs in proportion to its frames. Recordings faster than
+:data:`MAX_NETWORK_FS` are averaged over groups of ``ceil(fs / 30)`` frames
+first (the network then runs at 15-30 Hz), and each group's expected count is
+spread evenly over its frames on the way out. The frame rate the network runs
+at is one of its input channels (``log(rate / 20 Hz)``), so one network serves
+7.5 Hz and 30 Hz alike; two more carry statistics of the whole trace
+(:func:`trace_statistics`) that tell neurons firing rarely from neurons firing
+all the time, which a few seconds of context cannot.
 
-Training cuts random crops from the traces on the fly (a
-:class:`keras.utils.PyDataset`), adds Gaussian noise to reach random noise
-levels so one model serves recordings of different quality, and minimises the
-squared error against Gaussian-smoothed spike trains (as CASCADE does),
-optionally summed in the 40 ms bins the SpikeFinder metric uses.
+Training follows CASCADE (Rupprecht et al. 2021): the ground truth is resampled
+to a ladder of frame rates (:data:`TRAINING_RATES`), each resampled trace is
+normalised exactly as a recording at that rate is at inference, and random
+crops get noise added to reach random noise levels, a random time stretch
+(kinetics) and, for a share of them, a low-pass filter (bandwidth). The loss is
+the squared error against Gaussian-smoothed spike trains in spikes per frame,
+so the rates are calibrated: summed over a trace they estimate its spike
+count.
 """
 
 from __future__ import annotations
@@ -29,64 +34,198 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_fs, trace_lengths
 from ..base import SpikeInferenceMixin
+from ..baselines._base import robust_noise_sd as noise_sd
 from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 
 __all__ = [
     "DeepSpikeInference",
-    "binned_mse",
     "build_inference_network",
     "member_mse",
+    "network_rate",
     "normalize_traces",
+    "rolling_baseline",
+    "trace_statistics",
 ]
 
-#: Internal frame rate of the network in Hz.
-INTERNAL_FS = 100.0
-#: Downsampling factor of the first (strided) layer: the trunk runs at 25 Hz.
-STRIDE = 4
+#: Highest frame rate (Hz) the network runs at; faster recordings are averaged
+#: over integer groups of frames down to at most this rate.
+MAX_NETWORK_FS = 30.0
+#: Frame rates (Hz) that ``predict`` serves.
+MIN_FS, MAX_FS = 7.5, 1000.0
+#: Network frame rates the training data is resampled to.
+TRAINING_RATES = (7.5, 10.0, 12.5, 15.0, 17.5, 20.0, 25.0, 30.0)
+#: The rate channel of the input is ``log(rate / REFERENCE_FS)``.
+REFERENCE_FS = 20.0
 #: With ``normalization="noise"``, traces are in units of this many noise SDs,
 #: which keeps typical inputs of order 1.
 NOISE_UNITS = 10.0
-#: Kernel size of the first, strided layer (at 100 Hz).
-FIRST_KERNEL = 12
+#: Kernel size of the first convolution.
+FIRST_KERNEL = 5
+#: Traces longer than this many network frames are predicted in overlapping
+#: pieces, which bounds the memory of inference whatever the trace length.
+MAX_PIECE_FRAMES = 100_000
+
+
+# --------------------------------------------------------------------------- #
+# Frame rates
+# --------------------------------------------------------------------------- #
+def network_rate(fs):
+    """Group size and network frame rate for a recording at ``fs`` Hz.
+
+    Parameters
+    ----------
+    fs : float
+        Frame rate of the recording in Hz, between 7.5 and 1000.
+
+    Returns
+    -------
+    factor : int
+        Frames averaged into one network frame (1 up to 30 Hz).
+    rate : float
+        ``fs / factor``, the rate the network runs at (at most 30 Hz).
+
+    Raises
+    ------
+    ValueError
+        If ``fs`` is outside 7.5-1000 Hz.
+
+    Examples
+    --------
+    >>> from calgan_sklearn.models._inference import network_rate
+    >>> network_rate(30.0), network_rate(100.0), network_rate(158.0)
+    ((1, 30.0), (4, 25.0), (6, 26.333333333333332))
+    """
+    fs = check_fs(fs)
+    if not MIN_FS * (1 - 1e-6) <= fs <= MAX_FS:
+        raise ValueError(
+            f"fs={fs:g} Hz is outside the {MIN_FS:g}-{MAX_FS:g} Hz that DeepSpikeInference "
+            "serves; below 7.5 Hz single spikes cannot be resolved (resample or bin your "
+            "traces), and fs must be the frame rate in Hz, not the frame period."
+        )
+    factor = max(int(math.ceil(fs / MAX_NETWORK_FS - 1e-9)), 1)
+    return factor, fs / factor
+
+
+def _group_means(x, factor):
+    """Means of consecutive groups of ``factor`` frames (the last may be shorter)."""
+    if factor == 1:
+        return np.asarray(x, dtype=np.float64)
+    n = len(x)
+    full = n // factor * factor
+    out = x[:full].reshape(-1, factor).mean(axis=1)
+    if full < n:
+        out = np.append(out, x[full:].mean())
+    return out
+
+
+def _spread(rates, factor, n):
+    """Each group's expected count spread evenly over its ``factor`` frames."""
+    if factor == 1:
+        return rates[:n]
+    out = np.repeat(rates / factor, factor)[:n]
+    rest = n - (len(rates) - 1) * factor
+    if 0 < rest < factor:  # the last, shorter group
+        out[-rest:] = rates[-1] / rest
+    return out
+
+
+def _rebin(x, fs_in, fs_out, *, kind):
+    """Resample one trace: bin means (calcium) or bin sums (counts), any ratio.
+
+    Frame ``k`` of the output covers input time ``[k, k + 1) * fs_in / fs_out``
+    (in input frames); partial frames count in proportion to their overlap.
+    """
+    step = fs_in / fs_out
+    n_out = int(math.floor(len(x) / step))
+    if n_out < 1:
+        return np.zeros(0)
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(x, dtype=np.float64))])
+    edges = np.arange(n_out + 1) * step
+    sums = np.diff(np.interp(edges, np.arange(len(cum)), cum))
+    return sums / step if kind == "calcium" else sums
 
 
 # --------------------------------------------------------------------------- #
 # Per-trace normalisation
 # --------------------------------------------------------------------------- #
-def _noise_sd(x):
-    """Robust noise SD of one trace in 40 ms bins (MAD of first differences).
+def rolling_baseline(x, window, percentile=10.0, fs=MAX_NETWORK_FS, bin_s=0.5):
+    """Slowly varying baseline: a running low percentile of the trace.
 
-    The trace is averaged in bins of 4 frames (25 Hz) first, so traces that
-    were upsampled to 100 Hz (with smooth, correlated frame-to-frame noise)
-    are measured on the same footing as traces recorded at 100 Hz.
+    The trace is averaged in bins of ``bin_s`` seconds (which averages the
+    noise away), the ``percentile`` of those bin means is taken over a running
+    window of ``window`` seconds, and the result is interpolated back onto
+    every frame. Cost is linear in the trace length.
+
+    Parameters
+    ----------
+    x : 1-D ndarray
+        One trace without NaN, at ``fs``.
+    window : float
+        Length of the running window in seconds; traces shorter than that get
+        a window of their whole length.
+    percentile : float, default=10.0
+        Percentile of the bin means taken as the baseline.
+    fs : float, default=30.0
+        Frame rate of ``x`` in Hz.
+    bin_s : float, default=0.5
+        Bin length in seconds.
+
+    Returns
+    -------
+    baseline : ndarray of the shape of ``x``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calgan_sklearn.models._inference import rolling_baseline
+    >>> t = np.arange(18_000) / 30.0
+    >>> drift = 5.0 * t / t[-1]  # a slow rise of 5 units over 10 minutes
+    >>> x = drift + np.random.default_rng(0).normal(0, 0.1, t.size)
+    >>> float(np.abs(rolling_baseline(x, 60.0, fs=30.0) - drift).max()) < 0.5
+    True
     """
-    k = len(x) // STRIDE * STRIDE
-    b = x[:k].reshape(-1, STRIDE).mean(axis=1) if k >= 2 * STRIDE else x
-    d = np.diff(b)
-    if len(d) == 0:
-        return 1.0
-    return float(np.median(np.abs(d - np.median(d))) / (0.6745 * math.sqrt(2.0)))
+    from scipy.ndimage import percentile_filter
+
+    x = np.asarray(x, dtype=np.float64)
+    k = max(int(round(bin_s * fs)), 1)
+    n_bins = len(x) // k
+    if n_bins < 3:
+        return np.full(len(x), np.percentile(x, percentile))
+    means = x[: n_bins * k].reshape(n_bins, k).mean(axis=1)
+    size = int(min(max(round(window / bin_s), 1), n_bins))
+    base = percentile_filter(means, percentile, size=size, mode="nearest")
+    centres = (np.arange(n_bins) + 0.5) * k - 0.5
+    return np.interp(np.arange(len(x)), centres, base)
 
 
-def normalize_traces(traces, method="noise", baseline_percentile=10.0):
+def normalize_traces(
+    traces, method="noise", baseline_percentile=10.0, baseline_window=None, fs=MAX_NETWORK_FS
+):
     """Normalise each calcium trace so recordings in any units look alike.
 
     Parameters
     ----------
     traces : list of 1-D ndarray
-        Traces at 100 Hz without NaN.
+        Traces without NaN, at the network's frame rate ``fs``.
     method : {"noise", "spread"}, default="noise"
-        ``"noise"`` divides by ``NOISE_UNITS`` times a robust noise SD (MAD of
-        first differences in 40 ms bins); ``"spread"`` divides by the
-        difference between the trace's 95th and 5th percentiles.
+        ``"noise"`` divides by ``NOISE_UNITS`` times the robust noise SD
+        (:func:`calgan_sklearn.baselines.robust_noise_sd`); ``"spread"``
+        divides by the difference between the trace's 95th and 5th
+        percentiles.
     baseline_percentile : float, default=10.0
         Percentile of the trace subtracted as its baseline.
+    baseline_window : float or None, default=None
+        ``None`` subtracts one baseline per trace; a number subtracts a
+        running baseline (:func:`rolling_baseline`) over windows of that many
+        seconds, which follows slow drift.
+    fs : float, default=30.0
+        Frame rate of the traces (only used with ``baseline_window``).
 
     Returns
     -------
     normalized : list of 1-D ndarray of float32
     noise : ndarray of shape (n_traces,)
-        Noise SD (in 40 ms bins) of each normalised trace.
+        Noise SD per frame of each normalised trace.
 
     Examples
     --------
@@ -99,8 +238,11 @@ def normalize_traces(traces, method="noise", baseline_percentile=10.0):
     out, noise = [], []
     for x in traces:
         x = np.asarray(x, dtype=np.float64)
-        base = np.percentile(x, baseline_percentile)
-        sd = _noise_sd(x)
+        if baseline_window is None:
+            base = np.percentile(x, baseline_percentile)
+        else:
+            base = rolling_baseline(x, baseline_window, baseline_percentile, fs=fs)
+        sd = noise_sd(x)
         if method == "noise":
             scale = sd * NOISE_UNITS
         else:
@@ -110,6 +252,79 @@ def normalize_traces(traces, method="noise", baseline_percentile=10.0):
         out.append(((x - base) / scale).astype(np.float32))
         noise.append(sd / scale)
     return out, np.asarray(noise, dtype=float)
+
+
+def _rate_feature(rate):
+    return np.float32(math.log(rate / REFERENCE_FS))
+
+
+#: Input channels of the network: calcium, frame rate, the two trace statistics,
+#: and the dF/F flag and noise level.
+N_CHANNELS = 6
+
+
+def trace_statistics(z, noise, rate):
+    """Whole-trace statistics that tell sparse from busy neurons.
+
+    A neuron that fires rarely has long stretches at noise level; one that
+    fires all the time (many interneurons) fluctuates everywhere, so after the
+    baseline is subtracted its flat stretches look alike but mean different
+    rates. These statistics of the whole trace are two of the network's input
+    channels, so it need not guess between them from a few seconds of context.
+
+    Parameters
+    ----------
+    z : 1-D ndarray
+        One normalised trace at the network rate.
+    noise : float
+        Its noise SD per frame (as returned by :func:`normalize_traces`).
+    rate : float
+        The network frame rate in Hz.
+
+    Returns
+    -------
+    slow_sd : float
+        SD of the trace smoothed over 0.5 s (Gaussian), in the trace's units.
+    variance : float
+        Variance of the trace.
+    skewness : float
+        Skewness of the trace (0 for fewer than 3 frames or a constant trace).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    if len(z) < 3:
+        return 0.0, 0.0, 0.0
+    slow = gaussian_filter1d(z, max(0.5 * rate, 0.5), mode="nearest")
+    var = float(z.var())
+    skew = float(np.mean((z - z.mean()) ** 3) / var**1.5) if var > 0 else 0.0
+    return float(slow.std()), var, skew
+
+
+def _scale_channels(dff_noise, m=1.0):
+    """The dF/F channels: a flag and ``log10(noise SD in dF/F) + 2`` (0, 0 if unknown).
+
+    For dF/F data the noise level sets how large one spike is in noise units
+    (a spike is worth about the same dF/F for one indicator), which the
+    normalised trace alone cannot tell.
+    """
+    if dff_noise is None or not np.isfinite(dff_noise) or dff_noise <= 0:
+        return np.float32(0.0), np.float32(0.0)
+    level = math.log10(dff_noise * m) + 2.0
+    return np.float32(1.0), np.float32(np.clip(level, -3.0, 3.0))
+
+
+def _statistic_channels(stats, noise, m=1.0):
+    """The two statistics channels, for a trace whose noise was raised ``m``-fold.
+
+    ``log(slow SD / noise SD)`` drops by ``log m`` (smoothing keeps the slow
+    part, the noise grows ``m``-fold); the skewness shrinks as the added
+    variance dilutes the trace's own.
+    """
+    slow_sd, var, skew = stats
+    added = noise * noise * (m * m - 1.0)
+    ratio = math.log(max(slow_sd, 1e-6) / max(noise, 1e-12)) - math.log(m)
+    if var + added > 0:
+        skew = skew * (var / (var + added)) ** 1.5
+    return np.float32(np.clip(ratio, -3.0, 6.0) / 2.0), np.float32(np.clip(skew, -3.0, 20.0) / 5.0)
 
 
 # --------------------------------------------------------------------------- #
@@ -137,37 +352,10 @@ def member_mse(y_true, y_pred):
     return ops.mean(ops.square(y_true - y_pred), axis=-1)
 
 
-@keras.saving.register_keras_serializable(package="calgan_sklearn")
-def binned_mse(y_true, y_pred):
-    """Squared error of rates summed in 40 ms bins (4 frames at 100 Hz).
-
-    Parameters
-    ----------
-    y_true : tensor of shape (batch, n_frames, 1)
-        Target rates; ``n_frames`` a multiple of 4.
-    y_pred : tensor of shape (batch, n_frames, n_members)
-        Each ensemble member's predicted rates.
-
-    Returns
-    -------
-    loss : tensor of shape (batch, n_frames)
-        Each bin's squared error (averaged over members), shared equally by
-        its 4 frames (so per-frame sample weights apply).
-    """
-    from keras import ops
-
-    def bins(z):
-        shape = ops.shape(z)
-        return ops.sum(ops.reshape(z, (shape[0], -1, STRIDE, shape[-1])), axis=2)
-
-    err = ops.mean(ops.square(bins(y_true) - bins(y_pred)), axis=-1)
-    return ops.repeat(err, STRIDE, axis=1) / STRIDE
-
-
 def build_inference_network(
     filters=32,
     kernel_size=3,
-    dilations=(1, 2, 4, 8, 16),
+    dilations=(1, 2, 4, 8, 16, 32),
     first_kernel=FIRST_KERNEL,
     initial_rate=0.01,
     dtype=None,
@@ -181,12 +369,12 @@ def build_inference_network(
     filters : int, default=32
         Channels of the trunk.
     kernel_size : int, default=3
-        Kernel size of the dilated trunk convolutions (at 25 Hz).
-    dilations : sequence of int, default=(1, 2, 4, 8, 16)
+        Kernel size of the dilated convolutions.
+    dilations : sequence of int, default=(1, 2, 4, 8, 16, 32)
         Dilation of each residual block; the context on each side is
-        ``sum(dilations) * (kernel_size - 1) / 2`` trunk steps of 40 ms.
-    first_kernel : int, default=12
-        Kernel size of the first, strided layer (at 100 Hz).
+        ``sum(dilations) * (kernel_size - 1) / 2`` network frames.
+    first_kernel : int, default=5
+        Kernel size of the first convolution.
     initial_rate : float, default=0.01
         Rate (spikes per frame) the untrained network outputs everywhere; the
         mean rate of the training data is a good choice.
@@ -201,8 +389,10 @@ def build_inference_network(
     Returns
     -------
     model : keras.Model
-        Maps ``(batch, n_frames, 1)`` normalised calcium at 100 Hz, with
-        ``n_frames`` a multiple of 4, to ``(batch, n_frames, n_members)``
+        Maps ``(batch, n_frames, 6)`` inputs (normalised calcium, the rate
+        channel ``log(rate / 20 Hz)``, the two whole-trace statistics of
+        :func:`trace_statistics`, a dF/F flag and ``log10(noise SD in dF/F) +
+        2``) to ``(batch, n_frames, n_members)``
         non-negative rates in spikes per frame (one channel per member).
 
     Examples
@@ -215,11 +405,10 @@ def build_inference_network(
     """
     from keras import layers
 
-    inp = keras.Input(shape=(None, 1), name="calcium")
+    inp = keras.Input(shape=(None, N_CHANNELS), name="calcium_rate_and_statistics")
     bias = float(np.log(np.expm1(max(float(initial_rate), 1e-6))))
     outputs = []
     for m in range(n_members):
-        # member 0 keeps the single network's layer names and seeds
         tag = "" if m == 0 else f"_m{m}"
         base = None if seed is None else seed + 1000 * m
 
@@ -229,12 +418,11 @@ def build_inference_network(
         x = layers.Conv1D(
             filters,
             first_kernel,
-            strides=STRIDE,
             padding="same",
             activation="relu",
             kernel_initializer=init(0),
             dtype=dtype,
-            name=f"downsample{tag}",
+            name=f"input_conv{tag}",
         )(inp)
         for i, d in enumerate(dilations):
             h = layers.Conv1D(
@@ -252,16 +440,17 @@ def build_inference_network(
             )(h)
             x = layers.Add(dtype=dtype, name=f"residual_{i}{tag}")([x, h])
             x = layers.Activation("relu", dtype=dtype, name=f"relu_{i}{tag}")(x)
-        x = layers.Conv1D(
-            STRIDE,
-            1,
-            activation="softplus",
-            kernel_initializer="zeros",
-            bias_initializer=keras.initializers.Constant(bias),
-            dtype="float32",
-            name=f"rates_25hz{tag}",
-        )(x)
-        outputs.append(layers.Reshape((-1, 1), dtype="float32", name=f"rates{tag}")(x))
+        outputs.append(
+            layers.Conv1D(
+                1,
+                1,
+                activation="softplus",
+                kernel_initializer="zeros",
+                bias_initializer=keras.initializers.Constant(bias),
+                dtype="float32",
+                name=f"rates{tag}",
+            )(x)
+        )
     out = outputs[0]
     if n_members > 1:
         out = layers.Concatenate(axis=-1, dtype="float32", name="members")(outputs)
@@ -271,30 +460,64 @@ def build_inference_network(
 # --------------------------------------------------------------------------- #
 # Data pipeline
 # --------------------------------------------------------------------------- #
-class _CropDataset(keras.utils.PyDataset):
-    """Random (augmented) crops cut from whole traces on the fly.
+class _RateBank:
+    """The training traces resampled to one network rate and normalised there."""
 
-    Each batch holds ``batch_size`` crops of ``crop_length`` frames; traces
+    def __init__(self, rate, calcium, targets, noise, dff_noise=None):
+        self.rate, self.calcium, self.targets, self.noise = rate, calcium, targets, noise
+        self.feature = _rate_feature(rate)
+        self.stats = [trace_statistics(c, n, rate) for c, n in zip(calcium, noise)]
+        if dff_noise is None:
+            dff_noise = np.full(len(calcium), np.nan)
+        #: noise SD per frame in dF/F of each trace (NaN: not dF/F)
+        self.dff_noise = np.asarray(dff_noise, dtype=float)
+
+
+class _CropDataset(keras.utils.PyDataset):
+    """Random (augmented) crops cut on the fly from traces at several frame rates.
+
+    Each batch holds ``batch_size`` crops of ``crop_length`` frames from one
+    randomly chosen :class:`_RateBank`. With ``augment``, Gaussian noise raises
+    each crop's noise SD by a random factor ``m`` in ``noise_range`` (and, for
+    noise-normalised traces, the crop is divided by ``m`` so its noise stays at
+    one unit), the crop is stretched in time by a random factor (kinetics),
+    and a share (``lowpass_share``) of crops are low-pass filtered (zero-phase)
+    as if recorded at a random rate between ``lowpass_min_fs`` and the bank's
+    rate and resampled, then renormalised by their new noise level. With
+    ``slow_noise_max``, half of the crops also get smooth noise (time scales of
+    0.2-5 s) of up to that many noise SDs, with the targets unchanged. A share
+    (``dff_dropout_share``) of dF/F crops are shown without their dF/F scale,
+    as traces in arbitrary units are. Without
+    ``augment`` the crops are the same on every pass (for validation). Traces
     shorter than a crop are zero-padded and masked by a zero sample weight.
-    With ``augment``, Gaussian noise raises each crop's noise SD by a random
-    factor ``m`` in ``noise_range`` (and, for noise-normalised traces, the crop
-    is divided by ``m`` so its noise stays at one unit). With ``lowpass_min_fs``
-    a share (``lowpass_share``) of the augmented crops are then low-pass
-    filtered as if they had been recorded at a random frame rate between
-    ``lowpass_min_fs`` and 90 Hz and upsampled (and, for noise-normalised
-    traces, renormalised by their new noise level, as
-    :func:`normalize_traces` would). Without ``augment`` the
-    crops are the same on every pass (for validation).
     """
 
     #: Share of the augmented crops that are low-pass filtered.
     lowpass_share = 0.25
+    #: Share of the augmented dF/F crops shown without their dF/F scale, so the
+    #: network also learns to read traces in arbitrary units from every dataset.
+    dff_dropout_share = 0.3
+    #: Share of the augmented crops that get slow (non-white) noise.
+    slow_noise_share = 0.5
+    #: Range of the time scale (SD of the Gaussian smoothing, s) of slow noise.
+    slow_noise_seconds = (0.2, 5.0)
+
+    def _slow_noise(self, n, bank, i, rng):
+        """Smooth Gaussian noise (fluctuations of 0.2-5 s) of up to ``slow_noise_max``
+        noise SDs: baseline wobble that must not be read as spikes."""
+        lo, hi = self.slow_noise_seconds
+        sigma = math.exp(rng.uniform(math.log(lo), math.log(hi))) * bank.rate
+        pad = int(3 * sigma)
+        z = gaussian_filter1d(rng.normal(size=n + 2 * pad), sigma)[pad : pad + n]
+        sd = z.std()
+        if not sd > 0:
+            return np.zeros(n, np.float32)
+        amplitude = rng.uniform(0.0, self.slow_noise_max) * bank.noise[i]
+        return (z * (amplitude / sd)).astype(np.float32)
 
     def __init__(
         self,
-        calcium,
-        targets,
-        noise,
+        banks,
         *,
         crop_length,
         batch_size,
@@ -305,15 +528,17 @@ class _CropDataset(keras.utils.PyDataset):
         augment=True,
         stretch=1.0,
         lowpass_min_fs=None,
+        slow_noise_max=0.0,
         seed=0,
     ):
         super().__init__(workers=1, use_multiprocessing=False)
-        self.calcium, self.targets, self.noise = calcium, targets, noise
+        self.banks = banks
+        self.slow_noise_max = slow_noise_max
         self.crop_length, self.batch_size, self.steps = crop_length, batch_size, steps
         self.noise_range, self.rescale, self.augment = noise_range, rescale, augment
         self.stretch, self.lowpass_min_fs = stretch, lowpass_min_fs
-        lengths = np.array([len(c) for c in calcium], dtype=float)
-        w = lengths if weights is None else np.asarray(weights, dtype=float)
+        n = len(banks[0].calcium)
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
         self.p = w / w.sum()
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -323,57 +548,71 @@ class _CropDataset(keras.utils.PyDataset):
 
     def __getitem__(self, idx):
         rng = self.rng if self.augment else np.random.default_rng([self.seed, idx])
+        bank = self.banks[int(rng.integers(len(self.banks)))]
         L, B = self.crop_length, self.batch_size
-        x = np.zeros((B, L, 1), np.float32)
+        x = np.zeros((B, L, N_CHANNELS), np.float32)
+        x[:, :, 1] = bank.feature
         y = np.zeros((B, L, 1), np.float32)
         w = np.zeros((B, L), np.float32)
-        for b, i in enumerate(rng.choice(len(self.calcium), size=B, p=self.p)):
-            c, t = self._cut(i, rng)
+        for b, i in enumerate(rng.choice(len(self.p), size=B, p=self.p)):
+            c, t = self._cut(bank, i, rng)
+            m = 1.0
             if self.augment:
                 m = rng.uniform(*self.noise_range)
-                # white noise at 100 Hz: its SD halves in bins of 4 frames
-                extra = 2.0 * self.noise[i] * math.sqrt(max(m * m - 1.0, 0.0))
+                extra = bank.noise[i] * math.sqrt(max(m * m - 1.0, 0.0))
                 if extra > 0:
                     c = c + rng.normal(0.0, extra, size=len(c)).astype(np.float32)
+                if self.slow_noise_max > 0 and rng.random() < self.slow_noise_share:
+                    c = c + self._slow_noise(len(c), bank, i, rng)
                 if self.rescale:
                     c = c / np.float32(m)
                 if self.lowpass_min_fs is not None and rng.random() < self.lowpass_share:
-                    c = self._lowpass(c, rng)
+                    c, change = self._lowpass(c, bank.rate, bank.noise[i], rng)
+                    m = m * change
             x[b, : len(c), 0] = c
+            x[b, :, 2:4] = _statistic_channels(bank.stats[i], bank.noise[i], m)
+            if not (self.augment and rng.random() < self.dff_dropout_share):
+                x[b, :, 4:6] = _scale_channels(bank.dff_noise[i], m)
             y[b, : len(c), 0] = t
             w[b, : len(c)] = 1.0
         return x, y, w
 
-    def _lowpass(self, c, rng):
-        """Low-pass ``c`` as if recorded at a random, lower frame rate."""
+    def _lowpass(self, c, rate, noise, rng):
+        """Low-pass ``c`` as if recorded at a random, lower frame rate.
+
+        Returns the filtered crop and the factor by which its noise SD (in the
+        trace's original units) changed.
+        """
         from scipy.signal import butter, sosfiltfilt
 
-        if len(c) < 64:
-            return c
-        hi = 0.9 * INTERNAL_FS
-        lo = min(float(self.lowpass_min_fs), hi)
+        hi = 0.9 * rate
+        lo = float(self.lowpass_min_fs)
+        if len(c) < 32 or lo >= hi:
+            return c, 1.0
         native = math.exp(rng.uniform(math.log(lo), math.log(hi)))
         # zero-phase, so the filter does not shift the calcium against the spikes
-        sos = butter(4, native / INTERNAL_FS, output="sos")
+        sos = butter(4, native / rate, output="sos")
         out = sosfiltfilt(sos, c.astype(np.float64), padtype="even")
         if self.rescale:
             # what normalize_traces would make of such a recording: noise of
             # one unit (1 / NOISE_UNITS) measured on the filtered trace itself
-            sd = _noise_sd(out)
+            sd = noise_sd(out)
             if np.isfinite(sd) and sd > 0:
                 out = out * min(1.0 / (NOISE_UNITS * sd), 100.0)
-        return out.astype(np.float32)
+                return out.astype(np.float32), max(sd / noise, 1e-3)
+        return out.astype(np.float32), 1.0
 
-    def _cut(self, i, rng):
+    def _cut(self, bank, i, rng):
         """One crop of trace ``i`` (time-stretched by a random factor if augmenting)."""
-        n, L = len(self.calcium[i]), self.crop_length
+        calcium, targets = bank.calcium[i], bank.targets[i]
+        n, L = len(calcium), self.crop_length
         a = 1.0
         if self.augment and self.stretch > 1.0:
             a = math.exp(rng.uniform(-math.log(self.stretch), math.log(self.stretch)))
         span = min(int(math.ceil(L / a)), n)
         start = int(rng.integers(0, n - span + 1))
-        c = self.calcium[i][start : start + span]
-        t = self.targets[i][start : start + span]
+        c = calcium[start : start + span]
+        t = targets[start : start + span]
         if a == 1.0:
             return c, t
         # frame k of the stretched crop lies at k / a source frames; rates per
@@ -391,37 +630,52 @@ class _CropDataset(keras.utils.PyDataset):
 class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     """Infer spike rates from calcium traces with a small convolutional network.
 
-    The network is fully convolutional over whole traces, so inference is one
-    batched pass per trace. It works at 100 Hz internally: traces at another
-    ``fs`` are resampled on the way in, and the rates are re-binned onto the
-    input's frames (preserving the total rate) on the way out. Each trace is
-    normalised on its own (baseline subtracted, divided by its noise level),
-    so dF/F traces and traces in arbitrary units are treated alike.
+    The network is fully convolutional over whole traces and runs at the
+    recording's own frame rate (recordings above 30 Hz are averaged over
+    groups of ``ceil(fs / 30)`` frames), so inference is one batched pass per
+    trace and costs in proportion to its frames. The rate the network runs at
+    is one of its inputs, so one fitted model serves every frame rate from 7.5
+    to 1000 Hz; two statistics of the whole trace (:func:`trace_statistics`)
+    are inputs too, so a flat stretch of a neuron that fires all the time is
+    not read like silence of one that fires rarely. Each trace is normalised
+    on its own (baseline subtracted, divided by its noise level), so dF/F
+    traces and traces in arbitrary units are treated alike. Rates are expected
+    spikes per input frame: summed over a trace they estimate its number of
+    spikes.
 
     Parameters
     ----------
     fs : float, default=100.0
-        Frame rate of the traces passed to ``fit`` and ``predict``, in Hz.
+        Frame rate of the traces passed to ``fit`` and ``predict``, in Hz
+        (7.5-1000). Set it to each recording's rate before ``predict``.
     filters : int, default=32
         Channels of the convolutional trunk.
     kernel_size : int, default=3
-        Kernel size of the dilated convolutions (trunk at 25 Hz).
-    depth : int, default=6
+        Kernel size of the dilated convolutions.
+    depth : int, default=7
         Number of dilated residual blocks; block ``i`` has dilation
-        ``dilation_base ** i``. With the defaults the network sees
-        ``(2**6 - 1) * 40 ms = 2.5 s`` of context on each side.
+        ``dilation_base ** i``. With the defaults the network sees 127 network
+        frames on each side (4.2 s at 30 Hz, 17 s at 7.5 Hz).
     dilation_base : int, default=2
         Growth factor of the dilation from block to block.
     normalization : {"noise", "spread"}, default="noise"
         Per-trace normalisation: subtract a low percentile as baseline and
         divide by the robust noise SD (``"noise"``) or by the 5-95 percentile
         spread (``"spread"``).
-    loss : {"mse", "binned_mse"}, default="mse"
-        Squared error against the smoothed spike train per 100 Hz frame
-        (``"mse"``) or summed in the metric's 40 ms bins (``"binned_mse"``).
+    baseline_window : float or None, default=None
+        ``None`` subtracts one baseline (the 10th percentile) per trace; a
+        number of seconds subtracts a running 10th percentile over windows of
+        that length instead (:func:`rolling_baseline`), so slow drift of the
+        baseline is not read as activity.
+    units : {"dff", "arbitrary"}, default="dff"
+        Units of the traces passed to ``predict`` (and, unless ``fit`` is told
+        otherwise, to ``fit``): ``"dff"`` for dF/F (as CASCADE expects), whose
+        noise level in dF/F tells the network how large one spike is in noise
+        units; ``"arbitrary"`` for traces whose scale means nothing (e.g. the
+        SpikeFinder CSVs), read from their shape alone.
     target_sigma : float, default=0.04
         Width (s) of the Gaussian that smooths the spike trains used as
-        training targets.
+        training targets (before they are summed into network frames).
     noise_max : float, default=3.0
         Noise augmentation: each training crop gets Gaussian noise that raises
         its noise SD by a random factor in ``[1, noise_max]``.
@@ -433,24 +687,26 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     lowpass_min_fs : float or None, default=5.0
         Bandwidth augmentation: a quarter of the training crops are low-pass
         filtered (zero-phase) as if recorded at a random frame rate between
-        ``lowpass_min_fs`` and 90 Hz (log-uniform) and upsampled to 100 Hz, so
-        the network also serves recordings made at low frame rates and
-        resampled (e.g. SpikeFinder dataset 4, recorded at about 8 Hz); None
-        disables it.
-    crop_length : int, default=1024
-        Length of the training crops in 100 Hz frames (rounded up to a multiple
-        of 4).
+        ``lowpass_min_fs`` and the crop's rate and upsampled, so the network
+        also serves recordings made at low frame rates and resampled (e.g.
+        SpikeFinder dataset 4, recorded at about 8 Hz); None disables it.
+    slow_noise_max : float, default=0.0
+        Slow-noise augmentation: half of the training crops get smooth Gaussian
+        noise (fluctuations of 0.2-5 s) of a random amplitude up to this many
+        noise SDs, with the targets unchanged, so baseline wobble (neuropil,
+        motion, drift) is not read as spikes; 0 disables it.
+    crop_length : int, default=256
+        Length of the training crops in network frames (8.5 s at 30 Hz, 34 s
+        at 7.5 Hz).
     sample_weighting : {"frames", "traces"}, default="frames"
         Crops are drawn from a trace with probability proportional to its
         length (``"frames"``) or with equal probability per trace.
     ensemble_size : int, default=3
         Independent networks trained side by side from different initial
         weights on the same crops; ``predict`` returns the mean of their rates.
-        Averaging reduces the variance between training runs; training and
-        inference cost grow in proportion.
-    epochs : int, default=20
-        Passes over the training frames: each epoch draws about as many crop
-        frames as there are training frames.
+    epochs : int, default=10
+        Passes over the training data: each epoch draws as many crop frames as
+        the training traces have frames at the mean training rate (17.2 Hz).
     batch_size : int, default=32
         Crops per gradient step.
     learning_rate : float, default=3e-3
@@ -468,7 +724,8 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     warm_start : bool, default=False
         If True, ``fit`` on a fitted estimator continues training.
     mixed_precision : bool, default=False
-        Compute the hidden layers in reduced precision.
+        Compute the hidden layers in reduced precision (float16 on a GPU, with
+        loss scaling; bfloat16 on a CPU).
     jit_compile : bool, default=False
         Compile the training step with XLA.
     distribute : bool, default=False
@@ -477,13 +734,16 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     Attributes
     ----------
     model_ : keras.Model
-        The fitted network: normalised 100 Hz calcium to rates per frame.
+        The fitted network: normalised calcium and rate channel to rates per
+        network frame.
     history_ : dict of str to list of float
         Training (and validation) loss per epoch.
     n_iter_ : int
         Epochs trained.
     mean_rate_ : float
-        Mean spike rate per 100 Hz frame of the training data.
+        Mean spike rate of the training data in spikes per second.
+    training_rates_ : list of float
+        Network frame rates (Hz) the training data was resampled to.
     steps_per_epoch_ : int
         Gradient steps per epoch.
     n_features_in_ : int
@@ -503,7 +763,8 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     >>> kernel = np.exp(-np.arange(200) / 50.0)
     >>> calcium = np.array([np.convolve(s, kernel)[:2000] for s in spikes])
     >>> calcium += rng.normal(0, 0.1, calcium.shape)
-    >>> est = DeepSpikeInference(filters=8, depth=2, epochs=1, random_state=0)
+    >>> est = DeepSpikeInference(filters=8, depth=2, epochs=1, ensemble_size=1,
+    ...                          random_state=0)
     >>> est.fit(calcium, spikes).predict(calcium).shape
     (4, 2000)
     """
@@ -516,11 +777,13 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         "depth": [Interval(numbers.Integral, 0, None, closed="left")],
         "dilation_base": [Interval(numbers.Integral, 1, None, closed="left")],
         "normalization": [StrOptions({"noise", "spread"})],
-        "loss": [StrOptions({"mse", "binned_mse"})],
+        "baseline_window": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "units": [StrOptions({"dff", "arbitrary"})],
         "target_sigma": [Interval(numbers.Real, 0, None, closed="left")],
         "noise_max": [Interval(numbers.Real, 1, None, closed="left")],
         "stretch_max": [Interval(numbers.Real, 1, None, closed="left")],
         "lowpass_min_fs": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "slow_noise_max": [Interval(numbers.Real, 0, None, closed="left")],
         "crop_length": [Interval(numbers.Integral, 8, None, closed="left")],
         "sample_weighting": [StrOptions({"frames", "traces"})],
         "ensemble_size": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -533,18 +796,20 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         *,
         filters=32,
         kernel_size=3,
-        depth=6,
+        depth=7,
         dilation_base=2,
         normalization="noise",
-        loss="mse",
+        baseline_window=None,
+        units="dff",
         target_sigma=0.04,
         noise_max=3.0,
         stretch_max=2.0,
         lowpass_min_fs=5.0,
-        crop_length=1024,
+        slow_noise_max=0.0,
+        crop_length=256,
         sample_weighting="frames",
         ensemble_size=3,
-        epochs=20,
+        epochs=10,
         batch_size=32,
         learning_rate=3e-3,
         validation_fraction=0.0,
@@ -563,11 +828,13 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self.depth = depth
         self.dilation_base = dilation_base
         self.normalization = normalization
-        self.loss = loss
+        self.baseline_window = baseline_window
+        self.units = units
         self.target_sigma = target_sigma
         self.noise_max = noise_max
         self.stretch_max = stretch_max
         self.lowpass_min_fs = lowpass_min_fs
+        self.slow_noise_max = slow_noise_max
         self.crop_length = crop_length
         self.sample_weighting = sample_weighting
         self.ensemble_size = ensemble_size
@@ -585,7 +852,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self.distribute = distribute
 
     # -- public API ---------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, units=None):
         """Train the network on calcium traces and their spike counts.
 
         Parameters
@@ -599,6 +866,10 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             trace with probability proportional to its weight times its length
             (times 1 instead of its length with ``sample_weighting="traces"``).
             E.g. ``1 / frames of the trace's dataset`` balances datasets.
+        units : array-like of shape (n_traces,) of {"dff", "arbitrary"}, default=None
+            Units of each trace, for training data that mixes dF/F recordings
+            with recordings in arbitrary units (e.g. CASCADE and SpikeFinder);
+            None: every trace is in the estimator's ``units``.
 
         Returns
         -------
@@ -606,10 +877,11 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             The fitted estimator.
         """
         self._trace_weight = self._check_sample_weight(sample_weight, X)
+        self._trace_units = self._check_units(units, X)
         try:
             return self._fit(X, y)
         finally:
-            del self._trace_weight
+            del self._trace_weight, self._trace_units
 
     def predict(self, X):
         """Spike rates (expected spikes per frame) on the input's frames.
@@ -626,24 +898,41 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         """
         check_is_fitted(self)
         X = self._check_predict_input(X)
-        calcium, _ = self._to_internal(X)
-        calcium, _ = normalize_traces(calcium, self.normalization)
-        rates = self._predict_traces(calcium)
-        return self._to_input_frames(rates, X)
+        factor, rate = network_rate(self.fs)
+        lengths = trace_lengths(X)
+        calcium = [_group_means(X[i, :n], factor) for i, n in enumerate(lengths)]
+        dff = [noise_sd(c) if self.units == "dff" else None for c in calcium]
+        calcium, noise = self._normalize(calcium, rate)
+        stats = [
+            (*_statistic_channels(trace_statistics(c, n, rate), n), *_scale_channels(d))
+            for c, n, d in zip(calcium, noise, dff)
+        ]
+        rates = self._predict_traces(calcium, rate, stats)
+        out = np.full(X.shape, np.nan)
+        for i, n in enumerate(lengths):
+            out[i, :n] = _spread(rates[i], factor, int(n))
+        return out
 
     # -- hooks of BaseKerasEstimator -----------------------------------------
     def _check_data(self, X, y=None, *, reset):
         X, y = self._check_fit_input(X, y, min_frames=2)
+        network_rate(self.fs)  # a clear error for frame rates the model cannot serve
         if reset:
             self.n_features_in_ = X.shape[1]
         return X, y
 
     def _learn_data(self, X, y):
         fs = check_fs(self.fs)
-        frames = trace_lengths(X).sum() * INTERNAL_FS / fs
-        self.mean_rate_ = float(np.nansum(np.where(np.isnan(X), 0.0, y)) / frames)
-        crop = self._crop()
-        self.steps_per_epoch_ = max(int(math.ceil(frames / (crop * self.batch_size))), 1)
+        seconds = trace_lengths(X).sum() / fs
+        self.mean_rate_ = float(np.nansum(np.where(np.isnan(X), 0.0, y)) / seconds)
+        self.training_rates_ = [r for r in TRAINING_RATES if r <= fs * (1 + 1e-9)]
+        if fs < MAX_NETWORK_FS and fs not in self.training_rates_:
+            self.training_rates_.append(fs)
+        mean_rate = float(np.mean(self.training_rates_))
+        frames = seconds * mean_rate
+        self.steps_per_epoch_ = max(
+            int(math.ceil(frames / (self.crop_length * self.batch_size))), 1
+        )
 
     def _build_model(self):
         dilations = tuple(self.dilation_base**i for i in range(self.depth))
@@ -651,7 +940,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             filters=self.filters,
             kernel_size=self.kernel_size,
             dilations=dilations,
-            initial_rate=self.mean_rate_,
+            initial_rate=self.mean_rate_ / float(np.mean(self.training_rates_)),
             dtype=self._dtype_policy(),
             seed=self._seed,
             n_members=self.ensemble_size,
@@ -662,33 +951,45 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             self.learning_rate, decay_steps=self.steps_per_epoch_ * self.epochs, alpha=0.05
         )
         model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
+            optimizer=self._make_optimizer(learning_rate=schedule),
             loss=self._loss(),
             jit_compile=self.jit_compile,
         )
 
     def _loss(self):
-        return binned_mse if self.loss == "binned_mse" else member_mse
+        return member_mse
 
     def _make_dataset(self, X, y, *, training, seed=None):
-        calcium, spikes = self._to_internal(X, y)
-        calcium, noise = normalize_traces(calcium, self.normalization)
-        targets = [self._smooth(s) for s in spikes]
-        weights = np.array([len(c) for c in calcium], dtype=float)
+        fs = check_fs(self.fs)
+        lengths = trace_lengths(X)
+        y = np.nan_to_num(y)
+        raw = [X[i, :n] for i, n in enumerate(lengths)]
+        smooth = [self._smooth(y[i, :n], fs) for i, n in enumerate(lengths)]
+        is_dff = np.full(len(raw), self.units == "dff")
+        if training and getattr(self, "_trace_units", None) is not None:
+            is_dff = self._trace_units
+        banks = []
+        for rate in self.training_rates_:
+            calcium = [_rebin(c, fs, rate, kind="calcium") for c in raw]
+            targets = [_rebin(t, fs, rate, kind="counts").astype(np.float32) for t in smooth]
+            keep = [len(c) >= 2 for c in calcium]
+            calcium = [c if k else np.zeros(2) for c, k in zip(calcium, keep)]
+            targets = [t if k else np.zeros(2, np.float32) for t, k in zip(targets, keep)]
+            dff = [noise_sd(c) if d else np.nan for c, d in zip(calcium, is_dff)]
+            calcium, noise = self._normalize(calcium, rate)
+            banks.append(_RateBank(rate, calcium, targets, noise, dff))
+        weights = lengths.astype(float)
         if self.sample_weighting == "traces":
-            weights = np.ones(len(calcium))
+            weights = np.ones(len(raw))
         if training and getattr(self, "_trace_weight", None) is not None:
             weights = weights * self._trace_weight
-        crop = self._crop()
         steps = self.steps_per_epoch_
         if not training:
-            frames = sum(len(c) for c in calcium)
-            steps = max(int(math.ceil(frames / (crop * self.batch_size))), 1)
+            frames = lengths.sum() / fs * float(np.mean(self.training_rates_))
+            steps = max(int(math.ceil(frames / (self.crop_length * self.batch_size))), 1)
         return _CropDataset(
-            calcium,
-            targets,
-            noise,
-            crop_length=crop,
+            banks,
+            crop_length=self.crop_length,
             batch_size=self.batch_size,
             steps=steps,
             noise_range=(1.0, float(self.noise_max)),
@@ -697,10 +998,49 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             augment=training,
             stretch=float(self.stretch_max),
             lowpass_min_fs=self.lowpass_min_fs,
+            slow_noise_max=float(self.slow_noise_max),
             seed=0 if seed is None else seed,
         )
 
+    def _assemble_model(self):
+        model = super()._assemble_model()
+        inputs, outputs = model.input_shape[-1], model.output_shape[-1]
+        if inputs != N_CHANNELS or outputs != self.ensemble_size:
+            raise ValueError(
+                f"the network reads {inputs} input channel(s) and has {outputs} member(s), "
+                f"but this DeepSpikeInference expects {N_CHANNELS} (calcium, frame rate, "
+                "trace statistics, dF/F scale) and "
+                f"ensemble_size={self.ensemble_size}; the files do not belong together "
+                "(or were saved by an older version): train and save the model again"
+            )
+        return model
+
     # -- helpers --------------------------------------------------------------
+    def _normalize(self, calcium, rate):
+        return normalize_traces(
+            calcium, self.normalization, baseline_window=self.baseline_window, fs=rate
+        )
+
+    def _check_units(self, units, X):
+        if units is None:
+            return None
+        units = np.asarray(units, dtype=object)
+        n = np.shape(X)[0] if np.ndim(X) > 1 else 1
+        if units.shape != (n,):
+            raise ValueError(
+                f"units has shape {units.shape} but X has {n} traces; pass one of "
+                "'dff' or 'arbitrary' per trace, shape (n_traces,)."
+            )
+        bad = sorted({str(u) for u in units} - {"dff", "arbitrary"})
+        if bad:
+            raise ValueError(f"units must be 'dff' or 'arbitrary' per trace; got {bad}.")
+        if self.validation_fraction:
+            raise ValueError(
+                "units cannot be combined with validation_fraction > 0; hold out "
+                "validation traces yourself or set validation_fraction=0."
+            )
+        return units == "dff"
+
     def _check_sample_weight(self, sample_weight, X):
         if sample_weight is None:
             return None
@@ -720,77 +1060,63 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             )
         return w
 
-    def _crop(self):
-        return int(math.ceil(self.crop_length / STRIDE) * STRIDE)
-
-    def _to_internal(self, X, y=None):
-        """Lists of the finite part of each trace at the internal rate."""
-        fs = check_fs(self.fs)
-        Xi = self._resample(X, fs, INTERNAL_FS, kind="calcium")
-        li = trace_lengths(Xi)
-        calcium = [Xi[i, : li[i]] for i in range(len(X))]
-        if y is None:
-            return calcium, None
-        y = np.where(np.isnan(X), np.nan, np.nan_to_num(y))
-        yi = self._resample(y, fs, INTERNAL_FS, kind="counts", n_out=li)
-        return calcium, [yi[i, : li[i]] for i in range(len(X))]
-
-    def _to_input_frames(self, rates, X):
-        """Rates at 100 Hz back onto the input's frames, preserving totals."""
-        from ..datasets._resample import rebin_counts
-
-        fs = check_fs(self.fs)
-        same = np.isclose(fs, INTERNAL_FS, rtol=1e-9, atol=0)
-        out = np.full(X.shape, np.nan)
-        for i, n in enumerate(trace_lengths(X)):
-            r = rates[i] if same else rebin_counts(rates[i], INTERNAL_FS, fs, n_out=int(n))
-            out[i, :n] = r[:n]
-        return out
-
-    def _smooth(self, spikes):
-        sigma = self.target_sigma * INTERNAL_FS
+    def _smooth(self, spikes, fs):
+        sigma = self.target_sigma * fs
         s = np.asarray(spikes, dtype=np.float64)
         if sigma > 0:
             s = gaussian_filter1d(s, sigma, mode="constant")
-        return s.astype(np.float32)
+        return s
 
-    def _predict_traces(self, calcium, max_batch_frames=None):
+    def _predict_traces(self, calcium, rate, stats, max_batch_frames=None):
         """Run the network on whole traces, batched by similar length.
 
-        A batch holds at most ``max_batch_frames`` frames (default 750,000
-        divided by the ensemble size), which bounds the memory of inference
-        (about 0.7 GB above the model's) whatever the number of traces.
+        Traces longer than :data:`MAX_PIECE_FRAMES` are cut into pieces that
+        overlap by the network's receptive field, so each piece's kept frames
+        see exactly the context they would see in one pass. A batch holds at
+        most ``max_batch_frames`` frames (default 300,000 divided by the
+        ensemble size), which bounds the memory of inference whatever the
+        number or length of the traces.
         """
         if max_batch_frames is None:
-            max_batch_frames = 750_000 // self.ensemble_size
-        order = np.argsort([len(c) for c in calcium], kind="stable")
-        rates = [None] * len(calcium)
+            max_batch_frames = 300_000 // self.ensemble_size
+        ctx = self._context_frames()
+        piece = max(min(MAX_PIECE_FRAMES, max_batch_frames) - 2 * ctx, ctx)
+        # (trace, start, stop): the frames a piece predicts
+        pieces = []
+        for i, c in enumerate(calcium):
+            for start in range(0, max(len(c), 1), piece):
+                pieces.append((i, start, min(start + piece, len(c))))
+        rates = [np.zeros(len(c)) for c in calcium]
+        feature = _rate_feature(rate)
+        widths = [min(s1 + ctx, len(calcium[i])) - max(s0 - ctx, 0) for i, s0, s1 in pieces]
+        order = np.argsort(widths, kind="stable")
         start = 0
         for stop in range(1, len(order) + 1):
-            width = _round_up(len(calcium[order[stop - 1]]), STRIDE)
+            width = widths[order[stop - 1]] + ctx
             if stop == len(order) or width * (stop - start + 1) > max_batch_frames:
-                self._predict_batch(calcium, order[start:stop], rates)
+                batch = [pieces[k] for k in order[start:stop]]
+                self._predict_batch(calcium, batch, rates, ctx, feature, stats)
                 start = stop
         return rates
 
-    def _predict_batch(self, calcium, batch, rates):
-        # zeros beyond every trace's end cover the receptive field, so a trace's
+    def _predict_batch(self, calcium, batch, rates, ctx, feature, stats):
+        # zeros beyond every piece's end cover the receptive field, so a trace's
         # rates do not depend on what it is batched with
-        width = _round_up(max(len(calcium[i]) for i in batch) + self._context_frames(), STRIDE)
-        x = np.zeros((len(batch), width, 1), np.float32)
-        for b, i in enumerate(batch):
-            x[b, : len(calcium[i]), 0] = calcium[i]
-        # the ensemble's rate is the mean of its members' rates
+        spans = [
+            (i, max(s0 - ctx, 0), min(s1 + ctx, len(calcium[i])), s0, s1) for i, s0, s1 in batch
+        ]
+        width = max(b - a for _, a, b, _, _ in spans) + ctx
+        x = np.zeros((len(batch), width, N_CHANNELS), np.float32)
+        x[:, :, 1] = feature
+        for k, (i, a, b, _, _) in enumerate(spans):
+            x[k, : b - a, 0] = calcium[i][a:b]
+            x[k, :, 2:] = stats[i]
         out = self._predict_network(self.model_, x, batch_size=len(batch))
-        out = out.astype(np.float64).mean(axis=-1)
-        for b, i in enumerate(batch):
-            rates[i] = out[b, : len(calcium[i])]
+        out = out.astype(np.float64).mean(axis=-1)  # the ensemble's mean rate
+        for k, (i, a, _, s0, s1) in enumerate(spans):
+            rates[i][s0:s1] = out[k, s0 - a : s1 - a]
 
     def _context_frames(self):
-        """One-sided receptive field of the network in 100 Hz frames."""
+        """One-sided receptive field of the network in network frames."""
         dilations = sum(self.dilation_base**i for i in range(self.depth))
-        return STRIDE * (dilations * (self.kernel_size // 2) + 2) + FIRST_KERNEL
-
-
-def _round_up(n, k):
-    return int(math.ceil(max(n, 1) / k) * k)
+        return dilations * (self.kernel_size // 2) + FIRST_KERNEL // 2 + 1
