@@ -236,7 +236,12 @@ def cmd_fit(args):
             f"calgan fit needs labelled data: {', '.join(map(str, args.data))} hold(s) no "
             "spike files (N.train.spikes.csv or CASCADE events)."
         )
-    model.fit(data.calcium, data.spikes, sample_weight=dataset_weights(data.calcium, data.dataset))
+    model.fit(
+        data.calcium,
+        data.spikes,
+        sample_weight=dataset_weights(data.calcium, data.dataset),
+        units=data.get("units"),  # SpikeFinder CSVs: arbitrary units; CASCADE: dF/F
+    )
     model.save(args.out)
     print(
         f"trained on {data.calcium.shape[0]} traces from {len(set(data.dataset))} "
@@ -258,6 +263,8 @@ def cmd_infer(args):
     _quiet_tensorflow()
     model = _load_model(args.model)
     model.set_params(fs=fs)
+    if "units" in model.get_params():
+        model.set_params(units=args.units)
     rates = np.full(calcium.shape, np.nan)
     filled = np.isfinite(calcium).any(axis=1)
     if not filled.any():
@@ -415,6 +422,13 @@ def build_parser():
     p.add_argument("--input", required=True, help="N.test.calcium.csv (SpikeFinder layout)")
     p.add_argument("--output", required=True, help="rates CSV to write (same layout)")
     p.add_argument("--fs", type=float, default=100.0, help="frame rate of the input (Hz)")
+    p.add_argument(
+        "--units",
+        choices=("arbitrary", "dff"),
+        default="arbitrary",
+        help="units of the input: 'dff' for dF/F traces (their noise level in dF/F "
+        "helps the deep model count spikes), 'arbitrary' (default) for any other scale",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=cmd_infer)
 

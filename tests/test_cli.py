@@ -137,6 +137,11 @@ def test_infer_with_pretrained_keeps_nan_padding(tmp_path):
     rates = pd.read_csv(out).to_numpy()
     assert rates.shape == (500, 2)
     assert np.isnan(rates[400:, 1]).all() and np.isfinite(rates[:400]).all()
+    # dF/F input: the model is told the noise level in dF/F, which changes its rates
+    args = ["infer", "--input", str(tmp_path / "1.test.calcium.csv"), "--units", "dff"]
+    assert main([*args, "--output", str(tmp_path / "dff.csv")]) == 0
+    dff = pd.read_csv(tmp_path / "dff.csv").to_numpy()
+    assert dff.shape == (500, 2) and not np.allclose(dff[:400], rates[:400])
 
 
 def test_infer_rejects_a_folder_that_is_not_a_model(simulated_folders, capsys):

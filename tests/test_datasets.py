@@ -35,6 +35,7 @@ def test_load_spikefinder_real(spikefinder, spikefinder_dir):
         "6": "GCaMP5k",
     }
     assert len(set(data.neuron)) == 24 and data.neuron[0] == "4/0"
+    assert set(data.units) == {"arbitrary"}  # SpikeFinder's calcium is not dF/F
     raw = pd.read_csv(spikefinder_dir / "6.train.spikes.csv")
     i = np.flatnonzero(data.neuron == "6/2")[0]
     np.testing.assert_array_equal(trace_lengths(data.calcium)[i], raw["2"].notna().sum())
@@ -168,6 +169,7 @@ def test_load_cascade_native_rate(cascade_native):
     assert data.fs == pytest.approx(60.06, abs=0.1)
     assert data.calcium.shape == data.spikes.shape
     assert set(data.indicator) == {"GCaMP6f"} and set(data.dataset) == {folder.name}
+    assert set(data.units) == {"dff"}
     assert "DS09-GCaMP6f-m-V1/CAttached_Chen2013_GC6f_cell1" in set(data.neuron)
     assert len(set(data.neuron)) == len(files)
     # every trace is one trial, with the file's frames and dF/F values unchanged

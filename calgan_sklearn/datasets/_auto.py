@@ -85,6 +85,8 @@ def concat_bunches(bunches):
     )
     for key in ("dataset", "neuron", "indicator"):
         out[key] = np.concatenate([np.asarray(b[key], dtype=str) for b in bunches])
+    if all("units" in b for b in bunches):
+        out["units"] = np.concatenate([np.asarray(b["units"], dtype=str) for b in bunches])
     return out
 
 

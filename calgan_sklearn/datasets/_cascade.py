@@ -294,5 +294,6 @@ def load_cascade(path, fs=None):
         trial=np.asarray([r["trial"] for r in records]),
         filename=np.asarray([r["filename"] for r in records], dtype=str),
         fs_native=rates,
+        units=np.full(len(records), "dff"),
         DESCR=_DESCR,
     )

@@ -240,6 +240,7 @@ def make_calcium(
         indicator=names,
         firing_rate=rates,
         noise_level=nus,
+        units=np.full(n_neurons, "dff"),
         DESCR="Simulated dF/F traces with ground-truth spikes (calgan_sklearn.make_calcium).",
     )
 

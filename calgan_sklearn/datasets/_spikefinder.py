@@ -409,6 +409,7 @@ def load_spikefinder(path, split="train", datasets=None, *, as_frame=False, requ
         indicator=np.asarray([indicator_from_label(d) for d in labels], dtype=str),
         column=columns,
         filename=np.asarray(files, dtype=str),
+        units=np.full(len(labels), "arbitrary"),
         DESCR=_DESCR,
     )
     if as_frame:
