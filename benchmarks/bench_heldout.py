@@ -10,7 +10,8 @@ Usage::
 Each of the 23 datasets (SpikeFinder 4, 5, 6 and the 20 CASCADE folders) is held
 out exactly once, in one of the 8 folds of :data:`FOLDS`. A fold's deep model is
 trained on the other folds' datasets at 100 Hz, datasets balanced (every dataset
-gets the same share of training crops). Folds are grouped so that close relatives
+gets the same share of training crops; SpikeFinder traces in arbitrary units,
+CASCADE traces as dF/F). Folds are grouped so that close relatives
 land in different folds: the two Chen et al. 2013 datasets (DS09, DS14), the two
 Allen datasets (DS10, DS12), the in-vitro PV / SST pair (DS24, DS25), the OGB-1
 interneuron pair (DS22, DS23) and the two R-CaMP datasets (DS18, DS21); each
@@ -23,12 +24,12 @@ Every held-out dataset is then scored at its **native frame rate** (the median
 rate of its files; SpikeFinder's published 100 Hz): the deep model predicts the
 native-rate traces (``fs`` set to that rate), and OASIS AR(1) (L1, per-trace
 parameters) deconvolves the same traces, its one scale calibrated on the
-training datasets resampled to that same rate. Scores per dataset: SpikeFinder
-correlation (40 ms bins) averaged over traces; CASCADE error and bias
-(Gaussian-smoothed rates, sigma 0.2 s, prediction smoothed too) per neuron (its
-trials pooled), median over the dataset's neurons; and inference
-speed in frames per second of the native-rate input (same process, same traces,
-each method timed once per dataset, interleaved).
+training datasets resampled to that same rate (their first 20 minutes each).
+Scores per dataset: SpikeFinder correlation (40 ms bins) averaged over traces;
+CASCADE error and bias (Gaussian-smoothed rates, sigma 0.2 s, prediction smoothed
+too) per neuron (its trials pooled), median over the dataset's neurons; and
+inference speed in frames per second of the native-rate input (same process,
+same traces, each method timed once per dataset, one after the other).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from train_pretrained import (  # noqa: E402
     load_all_data,
     load_one,
     peak_rss_mb,
+    trace_units,
 )
 
 #: The 8 folds; each of the 23 datasets is held out exactly once.
@@ -85,7 +87,7 @@ def scores(y, rates, fs, neuron):
     return float(np.nanmean(corr)), float(np.nanmedian(err)), float(np.nanmedian(bias))
 
 
-def run_fold(data, all_names, held_out, params, seed, train_fs=100.0):
+def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None):
     from calgan_sklearn._validation import trace_lengths
     from calgan_sklearn.baselines import OASIS
     from calgan_sklearn.datasets import dataset_weights
@@ -96,9 +98,11 @@ def run_fold(data, all_names, held_out, params, seed, train_fs=100.0):
     X, y = _trim(train.calcium, train.spikes)
     deep = DeepSpikeInference(fs=train_fs, random_state=seed, **params)
     t0 = time.perf_counter()
-    deep.fit(X, y, sample_weight=dataset_weights(X, train.dataset))
+    deep.fit(X, y, sample_weight=dataset_weights(X, train.dataset), units=trace_units(train))
     t_fit = time.perf_counter() - t0
     del X, y, train
+    if save is not None:
+        deep.save(save)
     rows = []
     for name in held_out:
         test = load_one(data, name, None)
@@ -106,10 +110,11 @@ def run_fold(data, all_names, held_out, params, seed, train_fs=100.0):
         Xt, yt = _trim(test.calcium, test.spikes)
         frames = int(trace_lengths(Xt).sum())
         # OASIS: its scale calibrated on the training datasets at the test rate
-        tr = load_all_data(data, fs, names=train_names)
+        # (their first 20 min each: one scale needs no more, and 500 Hz data is big)
+        tr = load_all_data(data, fs, names=train_names, max_s=1200.0)
         oasis = OASIS(p=1, penalty=1, fs=fs).fit(*_trim(tr.calcium, tr.spikes))
         del tr
-        deep.set_params(fs=fs)
+        deep.set_params(fs=fs, units=str(trace_units(test)[0]))
         deep.predict(Xt[:1])  # warm-up: graph tracing is not inference speed
         t0 = time.perf_counter()
         r_deep = deep.predict(Xt)
@@ -194,6 +199,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", type=Path, default=None, help="write the table here")
+    parser.add_argument(
+        "--save-models", type=Path, default=None, help="save each fold's model in DIR/foldK"
+    )
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
 
@@ -216,7 +224,8 @@ def main(argv=None):
     rows = []
     t0 = time.perf_counter()
     for k in picked:
-        rows += run_fold(args.data, all_names, FOLDS[k - 1], params, args.seed)
+        save = None if args.save_models is None else args.save_models / f"fold{k}"
+        rows += run_fold(args.data, all_names, FOLDS[k - 1], params, args.seed, save=save)
     df = summarize(rows)
     print(
         f"wall time {time.perf_counter() - t0:.0f} s; peak resident memory "

@@ -46,6 +46,11 @@ TRAIN_EXCLUDE = {"spikefinder-6": "DS17-GCaMP5k-m-V1"}
 MAX_TRACE_S = 300.0
 
 
+def trace_units(bunch):
+    """Units of each trace as the loaders report them: SpikeFinder arbitrary, CASCADE dF/F."""
+    return np.asarray(bunch.units)
+
+
 def dataset_names(data=DEFAULT_DATA):
     """All 23 dataset names of ../shared/data: SpikeFinder 4-6 and every CASCADE folder."""
     data = Path(data)
@@ -96,16 +101,17 @@ def split_long_traces(bunch, max_frames):
     out = type(bunch)(**bunch)
     out.calcium = stack_padded([r[0] for r in rows])
     out.spikes = stack_padded([r[1] for r in rows])
-    for key in ("dataset", "neuron", "indicator", "trial", "filename", "fs_native"):
+    for key in ("dataset", "neuron", "indicator", "trial", "filename", "fs_native", "units"):
         if key in bunch and np.ndim(bunch[key]) == 1 and len(bunch[key]) == len(lengths):
             out[key] = np.asarray(bunch[key])[labels]
     return out
 
 
-def load_all_data(data=DEFAULT_DATA, fs=FS, names=None, max_trace_s=MAX_TRACE_S):
+def load_all_data(data=DEFAULT_DATA, fs=FS, names=None, max_trace_s=MAX_TRACE_S, max_s=None):
     """Datasets of ../shared/data at ``fs`` as one Bunch, long traces cut for training.
 
-    ``names`` defaults to every dataset except :data:`TRAIN_EXCLUDE`.
+    ``names`` defaults to every dataset except :data:`TRAIN_EXCLUDE`; ``max_s``
+    keeps only each dataset's first pieces up to that many seconds.
     """
     from calgan_sklearn.datasets._auto import concat_bunches
 
@@ -115,7 +121,16 @@ def load_all_data(data=DEFAULT_DATA, fs=FS, names=None, max_trace_s=MAX_TRACE_S)
     parts = []
     for name in names:
         part = load_one(data, name, fs)
-        parts.append(split_long_traces(part, max_frames) if max_frames else part)
+        part = split_long_traces(part, max_frames) if max_frames else part
+        if max_s is not None:
+            from calgan_sklearn._validation import trace_lengths
+
+            seconds = np.cumsum(trace_lengths(part.calcium)) / part.fs
+            keep = np.flatnonzero(seconds - seconds[0] <= max_s)
+            for key, value in list(part.items()):
+                if isinstance(value, np.ndarray) and len(value) == len(seconds):
+                    part[key] = value[keep]
+        parts.append(part)
     return concat_bunches(parts)
 
 
@@ -173,7 +188,12 @@ def main(argv=None):
         est.set_params(epochs=args.epochs)
     t0 = time.perf_counter()
     # every dataset gets the same share of training crops
-    est.fit(data.calcium, data.spikes, sample_weight=dataset_weights(data.calcium, data.dataset))
+    est.fit(
+        data.calcium,
+        data.spikes,
+        sample_weight=dataset_weights(data.calcium, data.dataset),
+        units=trace_units(data),
+    )
     t_fit = time.perf_counter() - t0
     rss = peak_rss_mb()
     load = os.getloadavg()
