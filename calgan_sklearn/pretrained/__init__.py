@@ -19,21 +19,20 @@ def load_pretrained(fs=100.0):
     """Load the pretrained :class:`~calgan_sklearn.models._inference.DeepSpikeInference`.
 
     The model was trained by ``python benchmarks/train_pretrained.py`` (seed 0,
-    default parameters) on every recording in ``../shared/data``:
+    default parameters) on every recording in ``../shared/data``, datasets
+    weighted equally:
 
-    - SpikeFinder training datasets 4 (OGB-1, mouse retina, 6 neurons),
-      5 (GCaMP6s, mouse V1, 9 neurons) and 6 (GCaMP5k, mouse V1, 9 neurons),
-      as published at 100 Hz;
-    - the CASCADE ground-truth datasets DS06 (GCaMP6f, zebrafish, 8 neurons),
-      DS09 (GCaMP6f, mouse V1, 11), DS10 (GCaMP6f, mouse V1, neuropil
-      corrected, 23), DS12 (GCaMP6s, mouse V1, neuropil corrected, 6), DS14
-      (GCaMP6s, mouse V1, 7) and DS29 (GCaMP7f, mouse V1, 22), dF/F resampled
-      to 100 Hz.
+    - SpikeFinder training datasets 4 (OGB-1, mouse retina) and 5 (GCaMP6s,
+      mouse V1), as published at 100 Hz;
+    - all 20 CASCADE ground-truth datasets (OGB-1, Cal-520, GCaMP5k, GCaMP6f,
+      GCaMP6s, GCaMP7f, jGCaMP8m, R-CaMP, jRCaMP1a, jRGECO1a; mouse and
+      zebrafish; pyramidal cells and PV / SST interneurons; 8-500 Hz), dF/F at
+      100 Hz, resampled in training to network rates of 7.5-30 Hz.
 
-    That is 101 neurons and about 9.8 hours of recordings (the exact figures,
-    training time and command are in ``pretrained_info()``). The SpikeFinder
-    test data and all other CASCADE datasets were never used, so they remain a
-    fair test of the model.
+    SpikeFinder dataset 6 is left out because its neurons are CASCADE's DS17.
+    The exact datasets, neurons, hours, training time and command are in
+    ``pretrained_info()``. The SpikeFinder test data and all other CASCADE
+    datasets were never used, so they remain a fair test of the model.
 
     Loading reads JSON and a ``.keras`` file with ``safe_mode=True``; no
     pickled code is executed.
@@ -41,8 +40,8 @@ def load_pretrained(fs=100.0):
     Parameters
     ----------
     fs : float, default=100.0
-        Frame rate of the traces you will pass to ``predict``; data at other
-        rates is resampled internally.
+        Frame rate in Hz of the traces you will pass to ``predict`` (7.5-1000);
+        the network runs at that rate (above 30 Hz on means of frame groups).
 
     Returns
     -------
