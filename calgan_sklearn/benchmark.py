@@ -75,7 +75,7 @@ def default_estimators(quick=False, fs=100.0, random_state=0):
     else:
         deep = dict(filters=16, depth=6, epochs=80, crop_length=256)
     # one network, no bandwidth augmentation: keeps the simulated tour within
-    # about three minutes (the simulated recordings are at their native rate)
+    # about a minute (the simulated recordings are at their native rate)
     deep.update(ensemble_size=1, lowpass_min_fs=None)
     clf = dict(filters=4, depth=1, epochs=2) if quick else dict(filters=8, depth=2, epochs=5)
     estimators = {
