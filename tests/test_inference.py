@@ -199,7 +199,7 @@ def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     z, noise = normalize_traces([_group_means(x, factor) for x in X])
     dff = [robust_noise_sd(_group_means(x, factor)) for x in X]  # units="dff"
     stats = [
-        (*_statistic_channels(trace_statistics(c, n, rate), n), *_scale_channels(d))
+        (*_statistic_channels(trace_statistics(c, rate), n), *_scale_channels(d))
         for c, n, d in zip(z, noise, dff)
     ]
     inp = np.zeros((len(z), len(z[0]), 6))
@@ -253,7 +253,7 @@ def test_trace_statistics_tell_sparse_from_busy_neurons_and_follow_added_noise()
     busy = np.convolve(rng.poisson(0.5, 9000), 0.1 * kernel)[:9000] + rng.normal(0, 0.1, 9000)
     z, noise = normalize_traces([sparse, busy])
     (_, skew_sparse), (_, skew_busy) = (
-        _statistic_channels(trace_statistics(c, n, 30.0), n) for c, n in zip(z, noise)
+        _statistic_channels(trace_statistics(c, 30.0), n) for c, n in zip(z, noise)
     )
     assert skew_sparse > 0.3 > 0.1 > skew_busy  # skewness 1.9 vs 0.25
     # a crop whose noise was raised m-fold carries the statistics such a trace would have
@@ -262,7 +262,7 @@ def test_trace_statistics_tell_sparse_from_busy_neurons_and_follow_added_noise()
     x = ds[0][0]
     noisier = z[0] + rng.normal(0, noise[0] * np.sqrt(3.0), len(z[0]))
     (zn,), (nn,) = normalize_traces([noisier])
-    expected = _statistic_channels(trace_statistics(zn, nn, 30.0), nn)
+    expected = _statistic_channels(trace_statistics(zn, 30.0), nn)
     np.testing.assert_allclose(x[0, 0, 2:4], expected, atol=0.1)
     np.testing.assert_array_equal(x[0, 0, 4:], [0.0, 0.0])  # no dF/F scale given
 

@@ -263,7 +263,7 @@ def _rate_feature(rate):
 N_CHANNELS = 6
 
 
-def trace_statistics(z, noise, rate):
+def trace_statistics(z, rate):
     """Whole-trace statistics that tell sparse from busy neurons.
 
     A neuron that fires rarely has long stretches at noise level; one that
@@ -276,8 +276,6 @@ def trace_statistics(z, noise, rate):
     ----------
     z : 1-D ndarray
         One normalised trace at the network rate.
-    noise : float
-        Its noise SD per frame (as returned by :func:`normalize_traces`).
     rate : float
         The network frame rate in Hz.
 
@@ -466,7 +464,7 @@ class _RateBank:
     def __init__(self, rate, calcium, targets, noise, dff_noise=None):
         self.rate, self.calcium, self.targets, self.noise = rate, calcium, targets, noise
         self.feature = _rate_feature(rate)
-        self.stats = [trace_statistics(c, n, rate) for c, n in zip(calcium, noise)]
+        self.stats = [trace_statistics(c, rate) for c in calcium]
         if dff_noise is None:
             dff_noise = np.full(len(calcium), np.nan)
         #: noise SD per frame in dF/F of each trace (NaN: not dF/F)
@@ -904,7 +902,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         dff = [noise_sd(c) if self.units == "dff" else None for c in calcium]
         calcium, noise = self._normalize(calcium, rate)
         stats = [
-            (*_statistic_channels(trace_statistics(c, n, rate), n), *_scale_channels(d))
+            (*_statistic_channels(trace_statistics(c, rate), n), *_scale_channels(d))
             for c, n, d in zip(calcium, noise, dff)
         ]
         rates = self._predict_traces(calcium, rate, stats)
@@ -1024,41 +1022,41 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     def _check_units(self, units, X):
         if units is None:
             return None
-        units = np.asarray(units, dtype=object)
-        n = np.shape(X)[0] if np.ndim(X) > 1 else 1
-        if units.shape != (n,):
-            raise ValueError(
-                f"units has shape {units.shape} but X has {n} traces; pass one of "
-                "'dff' or 'arbitrary' per trace, shape (n_traces,)."
-            )
+        units = self._per_trace(units, X, "units", "one of 'dff' or 'arbitrary'", object)
         bad = sorted({str(u) for u in units} - {"dff", "arbitrary"})
         if bad:
             raise ValueError(f"units must be 'dff' or 'arbitrary' per trace; got {bad}.")
-        if self.validation_fraction:
-            raise ValueError(
-                "units cannot be combined with validation_fraction > 0; hold out "
-                "validation traces yourself or set validation_fraction=0."
-            )
+        self._refuse_validation_split("units")
         return units == "dff"
 
     def _check_sample_weight(self, sample_weight, X):
         if sample_weight is None:
             return None
-        w = np.asarray(sample_weight, dtype=float)
-        n = np.shape(X)[0] if np.ndim(X) > 1 else 1
-        if w.shape != (n,):
-            raise ValueError(
-                f"sample_weight has shape {w.shape} but X has {n} traces; pass one "
-                "weight per trace, shape (n_traces,)."
-            )
+        w = self._per_trace(sample_weight, X, "sample_weight", "one weight", float)
         if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError("sample_weight must be finite, non-negative and not all zero.")
+        self._refuse_validation_split("sample_weight")
+        return w
+
+    @staticmethod
+    def _per_trace(values, X, name, what, dtype):
+        """``values`` as an array of one entry per trace of ``X``."""
+        values = np.asarray(values, dtype=dtype)
+        n = np.shape(X)[0] if np.ndim(X) > 1 else 1
+        if values.shape != (n,):
+            raise ValueError(
+                f"{name} has shape {values.shape} but X has {n} traces; pass {what} per "
+                "trace, shape (n_traces,)."
+            )
+        return values
+
+    def _refuse_validation_split(self, name):
+        # per-trace fit arguments would have to follow the traces into the split
         if self.validation_fraction:
             raise ValueError(
-                "sample_weight cannot be combined with validation_fraction > 0; hold "
-                "out validation traces yourself or set validation_fraction=0."
+                f"{name} cannot be combined with validation_fraction > 0; hold out "
+                "validation traces yourself or set validation_fraction=0."
             )
-        return w
 
     def _smooth(self, spikes, fs):
         sigma = self.target_sigma * fs
