@@ -54,7 +54,6 @@ from train_pretrained import (  # noqa: E402
     load_all_data,
     load_one,
     peak_rss_mb,
-    trace_units,
 )
 
 #: The 8 folds; each of the 23 datasets is held out exactly once.
@@ -98,7 +97,7 @@ def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None)
     X, y = _trim(train.calcium, train.spikes)
     deep = DeepSpikeInference(fs=train_fs, random_state=seed, **params)
     t0 = time.perf_counter()
-    deep.fit(X, y, sample_weight=dataset_weights(X, train.dataset), units=trace_units(train))
+    deep.fit(X, y, sample_weight=dataset_weights(X, train.dataset), units=train.units)
     t_fit = time.perf_counter() - t0
     del X, y, train
     if save is not None:
@@ -114,7 +113,7 @@ def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None)
         tr = load_all_data(data, fs, names=train_names, max_s=1200.0)
         oasis = OASIS(p=1, penalty=1, fs=fs).fit(*_trim(tr.calcium, tr.spikes))
         del tr
-        deep.set_params(fs=fs, units=str(trace_units(test)[0]))
+        deep.set_params(fs=fs, units=str(test.units[0]))
         deep.predict(Xt[:1])  # warm-up: graph tracing is not inference speed
         t0 = time.perf_counter()
         r_deep = deep.predict(Xt)

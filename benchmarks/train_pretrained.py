@@ -46,11 +46,6 @@ TRAIN_EXCLUDE = {"spikefinder-6": "DS17-GCaMP5k-m-V1"}
 MAX_TRACE_S = 300.0
 
 
-def trace_units(bunch):
-    """Units of each trace as the loaders report them: SpikeFinder arbitrary, CASCADE dF/F."""
-    return np.asarray(bunch.units)
-
-
 def dataset_names(data=DEFAULT_DATA):
     """All 23 dataset names of ../shared/data: SpikeFinder 4-6 and every CASCADE folder."""
     data = Path(data)
@@ -192,7 +187,7 @@ def main(argv=None):
         data.calcium,
         data.spikes,
         sample_weight=dataset_weights(data.calcium, data.dataset),
-        units=trace_units(data),
+        units=data.units,  # SpikeFinder arbitrary, CASCADE dF/F
     )
     t_fit = time.perf_counter() - t0
     rss = peak_rss_mb()
