@@ -19,7 +19,7 @@ def load_pretrained(fs=100.0):
     """Load the pretrained :class:`~calgan_sklearn.models._inference.DeepSpikeInference`.
 
     The model was trained by ``python benchmarks/train_pretrained.py`` (seed 0,
-    default parameters) on every recording in ``../shared/data``, datasets
+    default parameters) on all the ground-truth recordings at hand, datasets
     weighted equally:
 
     - SpikeFinder training datasets 4 (OGB-1, mouse retina) and 5 (GCaMP6s,
