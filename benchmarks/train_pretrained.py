@@ -10,13 +10,13 @@ datasets in ../shared/data/cascade, resampled to 100 Hz (one trace per trial,
 trials longer than 5 min cut into 5-min pieces). SpikeFinder 6 is left out: its
 neurons are DS17's (see ``TRAIN_EXCLUDE``).
 Prints the training time and the peak resident memory of this process; both are
-also written into ``estimator.json`` under ``"training"``.
+also saved with the model as its metadata (``est.save(out, metadata={"training":
+...})``), which ``calgan_sklearn.pretrained.pretrained_info()`` returns.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -201,10 +201,7 @@ def main(argv=None):
     print(f"correlation on the training data (not a test score): {train_score:.3f}")
 
     est.set_params(verbose=0)
-    est.save(args.out)
-    meta_file = args.out / "estimator.json"
-    meta = json.loads(meta_file.read_text())
-    meta["training"] = {
+    training = {
         **info,
         "seed": args.seed,
         "sample_weight": "1 / frames of the trace's dataset (datasets balanced)",
@@ -220,7 +217,7 @@ def main(argv=None):
             "keras": __import__("keras").__version__,
         },
     }
-    meta_file.write_text(json.dumps(meta, indent=1))
+    est.save(args.out, metadata={"training": training})  # pretrained_info() reads it
     size = sum(f.stat().st_size for f in args.out.iterdir() if f.suffix in (".json", ".keras"))
     print(f"saved to {args.out} ({size / 1024:.0f} KB)")
     return est

@@ -109,15 +109,6 @@ def _check_estimator_params(estimator):
     return estimator
 
 
-def _atomic_to_csv(frame, path):
-    """Write a CSV next to ``path`` and move it into place: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
-
-
 # -- subcommands ------------------------------------------------------------------
 def cmd_simulate(args):
     from .datasets import make_calcium, write_spikefinder
@@ -326,6 +317,7 @@ def cmd_sample(args):
     import pandas as pd
 
     from .datasets import load_folder, make_calcium, make_windows
+    from .datasets._csv import _write_csv
 
     if args.n < 1:
         raise ValueError(f"--n must be at least 1 (windows to write), got {args.n}.")
@@ -348,7 +340,7 @@ def cmd_sample(args):
     gan.fit(X, y)
     labels = np.tile([0, 1], args.n // 2 + 1)[: args.n]
     samples, labels = gan.sample(args.n, y=labels, random_state=args.seed)
-    _atomic_to_csv(pd.DataFrame(samples.T), args.out)
+    _write_csv(pd.DataFrame(samples.T), args.out)
     print(
         f"wrote {args.n} synthetic windows ({args.window} frames, columns) to {args.out}; "
         f"labels (spike in centre): {labels.tolist()[:10]}..."

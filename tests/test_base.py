@@ -110,6 +110,24 @@ def test_load_rejects_unknown_class_and_missing_dir(fitted, tmp_path):
         load(tmp_path / "nowhere")
 
 
+def test_save_keeps_metadata_and_refuses_what_json_cannot_hold(fitted, tmp_path):
+    from calgan_sklearn.models import load_metadata
+
+    info = {"data": {"neurons": 3, "hours": 0.5}, "command": "fit.py --seed 0"}
+    path = fitted.save(tmp_path / "clf", metadata=info)
+    assert load_metadata(path) == info
+    assert load(path).get_params() == fitted.get_params()
+    assert load_metadata(fitted.save(tmp_path / "plain")) == {}
+    for bad, match in (
+        (["x"], "metadata must be a dict, got list"),
+        ({1: "x"}, "keys must be str"),
+        ({"a": np.zeros(2)}, "only JSON values.*tolist"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            fitted.save(tmp_path / "bad", metadata=bad)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_clone_of_fitted_is_unfitted(fitted, windows):
     cloned = clone(fitted)
     assert not hasattr(cloned, "model_")

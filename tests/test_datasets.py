@@ -8,6 +8,7 @@ from sklearn.model_selection import LeaveOneGroupOut
 
 from calgan_sklearn._validation import trace_lengths
 from calgan_sklearn.datasets import (
+    dataset_weights,
     load_cascade,
     load_spikefinder,
     make_calcium,
@@ -100,6 +101,30 @@ def test_write_load_simulated_with_padding(tmp_path):
     np.testing.assert_array_equal(data.calcium, sim.calcium)
     np.testing.assert_array_equal(data.spikes, sim.spikes)
     assert data.indicator.tolist() == ["GCaMP6s"] * 3
+
+
+def test_write_spikefinder_replaces_all_or_nothing(tmp_path):
+    """An existing file stops the whole write; no file is half-written or left partial."""
+    sim = make_calcium(n_neurons=2, duration=2.0, random_state=0)
+    (tmp_path / "3.train.spikes.csv").write_text("old\n")
+    with pytest.raises(FileExistsError, match="3.train.spikes.csv.*overwrite=True"):
+        write_spikefinder(sim, tmp_path, dataset=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3.train.spikes.csv"]
+    write_spikefinder(sim, tmp_path, dataset=3, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "3.train.calcium.csv",
+        "3.train.spikes.csv",
+    ]
+    np.testing.assert_array_equal(load_spikefinder(tmp_path).spikes, sim.spikes)
+
+
+def test_dataset_weights_balance_datasets_of_different_lengths():
+    calcium = np.ones((3, 10))
+    calcium[2, 4:] = np.nan  # dataset "b": one trace of 4 frames
+    weights = dataset_weights(calcium, ["a", "a", "b"])
+    np.testing.assert_allclose(weights, [1 / 20, 1 / 20, 1 / 4])
+    with pytest.raises(ValueError, match="one dataset label per trace"):
+        dataset_weights(calcium, ["a", "b"])
 
 
 def test_unlabeled_split_gives_spikes_none(tmp_path):

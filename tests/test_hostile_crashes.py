@@ -57,6 +57,8 @@ TAMPERED_JSON = {
         "n_iter_",
     ),
     "not an object": (lambda m: [m], "JSON object"),
+    "key added by hand": (_edit("training", {}), r"unknown key\(s\) \['training'\]"),
+    "metadata a list": (_edit("metadata", []), "'metadata' must be a JSON object"),
 }
 BROKEN_FILES = {
     "estimator.json missing": (lambda d: (d / "estimator.json").unlink(), "estimator.json is"),

@@ -193,11 +193,22 @@ def load_cascade(path, fs=None):
 
     Examples
     --------
+    A dataset folder with one file of one 10-s trial at 60 Hz and two spikes
+    (CASCADE stores spike times in units of 0.1 ms):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from scipy.io import savemat
     >>> from calgan_sklearn.datasets import load_cascade
-    >>> data = load_cascade("../shared/data/cascade/DS09-GCaMP6f-m-V1",
-    ...                     fs=30.0)  # doctest: +SKIP
-    >>> data.calcium.shape, data.indicator[0]  # doctest: +SKIP
-    ((20, 14400), 'GCaMP6f')
+    >>> folder = Path(tempfile.mkdtemp()) / "DS09-GCaMP6f-m-V1"
+    >>> folder.mkdir()
+    >>> trial = {"fluo_time": np.arange(600) / 60.0, "fluo_mean": np.zeros(600),
+    ...          "events_AP": np.array([2.0e4, 5.0e4])}
+    >>> savemat(folder / "CAttached_cell1_mini.mat", {"CAttached": [trial]})
+    >>> data = load_cascade(folder, fs=30.0)
+    >>> data.calcium.shape, str(data.indicator[0]), float(np.nansum(data.spikes))
+    ((1, 300), 'GCaMP6f', 2.0)
     """
     files = _find_files(path)
     if fs is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 import warnings
 from pathlib import Path
@@ -12,13 +11,12 @@ import pandas as pd
 from sklearn.utils import Bunch
 
 from .._validation import trace_lengths
+from ._csv import _check_new_files, _write_csv, read_traces_csv
 from ._labels import indicator_from_label, stack_padded
 
-__all__ = ["load_spikefinder", "read_traces_csv", "write_spikefinder"]
+__all__ = ["load_spikefinder", "write_spikefinder"]
 
 SPIKEFINDER_FS = 100.0
-
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 _DESCR = """SpikeFinder challenge data (Berens et al. 2018, PLoS Comput Biol).
 
@@ -40,194 +38,6 @@ def _available(path, split):
     pattern = _split_pattern(split)
     found = [m.group(1) for f in path.iterdir() if (m := pattern.match(f.name))]
     return sorted(found, key=_sort_key)
-
-
-def _read_text(filename):
-    """The lines of a CSV file as text; a clear error for missing or binary files."""
-    path = Path(filename)
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
-        raise ValueError(f"{path} {what}; expected a CSV file such as 1.test.calcium.csv.")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{path} is not a text CSV file (byte {exc.start} is not UTF-8 text); expected "
-            "a comma-separated file with a header row '0,1,2,...', not a .mat, .keras or "
-            "spreadsheet file."
-        ) from None
-    if "\x00" in text:
-        raise ValueError(
-            f"{path} holds NUL bytes, so it is a binary file, not a CSV; expected a "
-            "comma-separated text file with a header row '0,1,2,...'."
-        )
-    if text and not text.endswith(("\n", "\r")):
-        warnings.warn(
-            f"{path} does not end with a line break, as a file cut off while it was "
-            "written or copied would not; if so, its last row is incomplete and its last "
-            "value may be cut short. Check the end of the file.",
-            UserWarning,
-            stacklevel=4,
-        )
-    return text.splitlines()
-
-
-def _check_header(path, header, first_row):
-    """Column names of the header row; errors for other separators, data rows, indexes."""
-    names = [name.strip().strip('"') for name in header.split(",")]
-    for sep, word in ((";", "semicolons"), ("\t", "tabs")):
-        if sep in header or sep in first_row:
-            raise ValueError(
-                f"{path} separates fields with {word}; SpikeFinder CSVs are comma-separated "
-                "with '.' as the decimal point. Save it again as such, e.g. "
-                "pandas.read_csv(path, sep=';', decimal=',').to_csv(path, index=False)."
-            )
-    if names[0] == "" and len(names) > 1:
-        raise ValueError(
-            f"{path}: the first column has no name in the header row; it is most likely a "
-            "row index written by pandas' to_csv without index=False. Remove that column "
-            "(or write the file with index=False)."
-        )
-    empty = [i + 1 for i, name in enumerate(names) if name == ""]
-    if empty:
-        raise ValueError(
-            f"{path}: header field(s) {empty[:10]} are empty; every column needs a name "
-            "(SpikeFinder uses '0,1,2,...')."
-        )
-    for name in names:
-        if _FLOAT.fullmatch(name) and not name.lstrip("+-").isdigit():
-            raise ValueError(
-                f"{path}: the first row holds the number {name!r}, not a column name: the "
-                "file seems to have no header row. Add one ('0,1,2,...'); otherwise its "
-                "first frame would be lost."
-            )
-    seen = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(
-                f"{path}: column name {name!r} appears more than once in the header; give "
-                "every neuron its own column name."
-            )
-        seen.add(name)
-    return names
-
-
-def _check_rows(path, lines, n_columns):
-    """Every data row has as many fields as the header (else: truncated or mis-separated)."""
-    counts = np.fromiter((line.count(",") + 1 for line in lines), dtype=np.int64, count=len(lines))
-    bad = np.flatnonzero(counts != n_columns)
-    if not len(bad):
-        return
-    i = int(bad[0])
-    got = int(counts[i])
-    if i == len(lines) - 1 and got < n_columns:
-        hint = (
-            "it is the last line, so the file looks cut off (truncated while it was "
-            "written or copied); write or copy it again"
-        )
-    elif got < n_columns:
-        hint = "pad shorter traces with empty fields ('0.1,,') so every row has every column"
-    else:
-        hint = (
-            "decimal commas ('0,5') or thousands separators ('1,000') split numbers into "
-            "several fields; use '.' as the decimal point and no thousands separators"
-        )
-    raise ValueError(
-        f"{path}, row {i + 2} has {got} field(s) but the header has {n_columns} "
-        f"({len(bad)} row(s) differ); {hint}."
-    )
-
-
-def read_traces_csv(filename, kind="calcium"):
-    """Read one SpikeFinder-layout CSV strictly: the one reader of every such file.
-
-    The file must have a header row of distinct column names and one row per
-    frame with exactly one field per column; shorter traces are padded at the
-    end with empty fields. Anything else (other separators, decimal commas, a
-    missing header, a pandas index column, a file cut off mid-line, text or
-    infinite values, gaps inside a trace, and for ``kind="spikes"`` negative or
-    fractional counts) raises a ``ValueError`` that names the file, column and
-    row.
-
-    Parameters
-    ----------
-    filename : str or path-like
-        The CSV file.
-    kind : {"calcium", "spikes"}, default="calcium"
-        What the file holds; spikes must be non-negative integer counts.
-
-    Returns
-    -------
-    traces : ndarray of shape (n_traces, n_frames)
-        One row per column of the file, NaN-padded at the end (all-NaN rows
-        for columns that hold no value).
-    columns : list of str
-        The column names, in file order.
-    """
-    path = Path(filename)
-    lines = _read_text(path)
-    while lines and not lines[-1].strip() and (len(lines) < 2 or "," in lines[0]):
-        lines.pop()  # trailing blank lines carry no fields in a multi-column file
-    if not lines or not lines[0].strip():
-        raise ValueError(
-            f"{path} is empty; expected a header row '0,1,2,...' and one row per 10 ms sample."
-        )
-    if len(lines) == 1:
-        raise ValueError(f"{path} has a header but no samples; expected one row per frame.")
-    columns = _check_header(path, lines[0], lines[1])
-    _check_rows(path, lines[1:], len(columns))
-    try:
-        df = pd.read_csv(io.StringIO("\n".join(lines) + "\n"), dtype=str, skip_blank_lines=False)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise ValueError(f"{path} is not a valid CSV file: {exc}") from None
-    df.columns = columns
-    values = df.apply(lambda s: pd.to_numeric(s.str.strip(), errors="coerce"))
-    values = values.astype(np.float64)
-    bad = values.isna() & df.notna() & (df.apply(lambda s: s.str.strip()) != "")
-    if bad.to_numpy().any():
-        col = bad.columns[bad.any(axis=0).to_numpy()][0]
-        row = int(np.flatnonzero(bad[col].to_numpy())[0])
-        raise ValueError(
-            f"{path}, column {col!r}, row {row + 2} holds {df[col].iloc[row]!r}; "
-            "expected a number or an empty field (NaN padding)."
-        )
-    return _check_values(values, path, kind), columns
-
-
-def _check_values(values, filename, kind):
-    """Finite values, NaN only as padding at the end, spikes as counts; (n_traces, n_frames)."""
-    X = values.to_numpy(dtype=np.float64).T
-    if np.isinf(X).any():
-        i = int(np.flatnonzero(np.isinf(X).any(axis=1))[0])
-        row = int(np.flatnonzero(np.isinf(X[i]))[0])
-        raise ValueError(
-            f"{filename}, column {values.columns[i]!r}, row {row + 2} holds an infinite "
-            "value; expected finite numbers."
-        )
-    lengths = trace_lengths(X)
-    inner_nan = np.isnan(X).sum(axis=1) - (X.shape[1] - lengths)
-    if (inner_nan > 0).any():
-        i = int(np.flatnonzero(inner_nan > 0)[0])
-        row = int(np.flatnonzero(np.isnan(X[i, : lengths[i]]))[0])
-        raise ValueError(
-            f"{filename}, column {values.columns[i]!r} has an empty cell at row {row + 2} "
-            "before its last value; only NaN padding at the end of a column is supported."
-        )
-    if kind == "spikes":
-        finite = np.isfinite(X)
-        for problem, mask in (
-            ("negative", finite & (X < 0)),
-            ("fractional", finite & (np.round(X) != X)),
-        ):
-            if mask.any():
-                i = int(np.flatnonzero(mask.any(axis=1))[0])
-                row = int(np.flatnonzero(mask[i])[0])
-                raise ValueError(
-                    f"{filename}, column {values.columns[i]!r}, row {row + 2} holds the "
-                    f"{problem} value {X[i, row]!r}; spikes must be non-negative integer "
-                    "counts per frame."
-                )
-    return X
 
 
 def _load_one(path, label, split, require_spikes):
@@ -544,11 +354,6 @@ def write_spikefinder(data, path, split="train", *, dataset=None, overwrite=Fals
             if np.all(finite == np.round(finite)):
                 sframe = sframe.astype("Int64")
             jobs.append((path / f"{label}.{split}.spikes.csv", sframe))
-    existing = [str(f) for f, _ in jobs if f.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(
-            f"{existing[0]} already exists ({len(existing)} file(s) would be replaced); "
-            "pass overwrite=True or choose another folder."
-        )
+    _check_new_files([f for f, _ in jobs], overwrite)
     for filename, frame in jobs:
-        frame.to_csv(filename, index=False, na_rep="")
+        _write_csv(frame, filename)

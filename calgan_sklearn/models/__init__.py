@@ -8,12 +8,12 @@
   windows, optionally for a given spike train.
 - :class:`DeepSpikeInference` — fully convolutional spike inference on whole traces.
 - :class:`SlidingWindowInference` — any window classifier slid over whole traces.
-- :class:`BaseKerasEstimator` / :func:`load` — the shared machinery and loading
-  of any saved estimator.
+- :class:`BaseKerasEstimator` / :func:`load` / :func:`load_metadata` — the shared
+  machinery, loading of any saved estimator and the metadata saved with it.
 """
 
 from ._autoencoder import CalciumAutoencoder
-from ._base import BaseKerasEstimator, load
+from ._base import BaseKerasEstimator, load, load_metadata
 from ._classifier import SpikeClassifier
 from ._gan import CalciumGAN
 from ._inference import DeepSpikeInference
@@ -27,4 +27,5 @@ __all__ = [
     "SlidingWindowInference",
     "SpikeClassifier",
     "load",
+    "load_metadata",
 ]

@@ -54,10 +54,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["BaseKerasEstimator", "load", "window_noise"]
+__all__ = ["BaseKerasEstimator", "load", "load_metadata", "window_noise"]
 
 _FORMAT_VERSION = 1
 _ESTIMATOR_FILE = "estimator.json"
+#: Top-level keys of ``estimator.json``; ``metadata`` is optional.
+_JSON_KEYS = ("format_version", "class", "params", "state", "metadata")
 
 #: Parameters every Keras estimator has, with their constraints.
 COMMON_PARAMETER_CONSTRAINTS = {
@@ -502,24 +504,31 @@ class BaseKerasEstimator(BaseEstimator):
     def _assemble_model(self):
         return getattr(self, self._keras_attributes[0])
 
-    def save(self, path):
+    def save(self, path, metadata=None):
         """Save the fitted estimator to a directory: ``.keras`` models and JSON.
 
         Writes ``estimator.json`` (class name, parameters, fitted NumPy/JSON
-        state) and one ``<attribute>.keras`` file per fitted network. Parameters
-        that are not JSON-serialisable (``callbacks``, an ``init`` estimator) are
-        stored as ``None`` with a warning; the fitted weights are kept.
+        state and any ``metadata``) and one ``<attribute>.keras`` file per
+        fitted network. Parameters that are not JSON-serialisable
+        (``callbacks``, an ``init`` estimator) are stored as ``None`` with a
+        warning; the fitted weights are kept.
 
         Parameters
         ----------
         path : str or path-like
             Directory to create (or overwrite files in).
+        metadata : dict, default=None
+            What to keep with the model about how it was made (training data,
+            time, command, versions): a dict with str keys and JSON values
+            (str, numbers, bool, None, lists, dicts), checked before anything
+            is written. Read it back with :func:`load_metadata`.
 
         Returns
         -------
         path : pathlib.Path
         """
         check_is_fitted(self)
+        metadata = _check_metadata(metadata)
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -528,6 +537,8 @@ class BaseKerasEstimator(BaseEstimator):
             "params": self._json_params(),
             "state": self._json_state(),
         }
+        if metadata is not None:
+            meta["metadata"] = metadata
         (path / _ESTIMATOR_FILE).write_text(json.dumps(meta, indent=1))
         for name in self._keras_attributes:
             getattr(self, name).save(path / f"{name}.keras")
@@ -550,7 +561,7 @@ class BaseKerasEstimator(BaseEstimator):
         estimator : BaseKerasEstimator
         """
         path = Path(path)
-        klass, params, state = _read_estimator_json(path, cls)
+        klass, params, state, _ = _read_estimator_json(path, cls)
         est = klass(**params)
         try:
             est._validate_params()
@@ -605,8 +616,55 @@ def load(path):
     return BaseKerasEstimator.load(path)
 
 
+def load_metadata(path):
+    """The metadata saved with an estimator by ``estimator.save(path, metadata=...)``.
+
+    ``estimator.json`` is checked as :func:`load` checks it; the networks are
+    not read.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Directory written by :meth:`BaseKerasEstimator.save`.
+
+    Returns
+    -------
+    metadata : dict
+        As given to ``save``; empty if none was given.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from calgan_sklearn.models import load_metadata
+    >>> from calgan_sklearn.pretrained import load_pretrained
+    >>> folder = load_pretrained().save(tempfile.mkdtemp(), metadata={"note": "a copy"})
+    >>> load_metadata(folder)
+    {'note': 'a copy'}
+    """
+    return _read_estimator_json(Path(path), BaseKerasEstimator)[3]
+
+
+def _check_metadata(metadata):
+    """``metadata`` for :meth:`~BaseKerasEstimator.save`: None or a JSON object."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}.")
+    bad = [key for key in metadata if not isinstance(key, str)]
+    if bad:
+        raise ValueError(f"metadata keys must be str, got {bad[:5]}; use str(key).")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"metadata must hold only JSON values (str, numbers, bool, None, lists and "
+            f"dicts): {exc}. Convert NumPy values with .item() or .tolist()."
+        ) from None
+    return metadata
+
+
 def _read_estimator_json(path, base):
-    """Class, parameters and fitted state from ``estimator.json``, all checked first.
+    """Class, parameters, fitted state and metadata of ``estimator.json``, all checked first.
 
     Nothing is instantiated or set before the file's version, keys, class,
     parameter names and state names are known to be what :meth:`save` writes;
@@ -641,14 +699,21 @@ def _read_estimator_json(path, base):
     missing = [k for k in ("class", "params", "state") if k not in meta]
     if missing:
         raise ValueError(f"{file} lacks the key(s) {missing}; the file is incomplete.")
+    unknown = sorted(set(meta) - set(_JSON_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{file} holds unknown key(s) {unknown}; it was edited or written by another "
+            "version. Information about a model belongs in its metadata: "
+            "estimator.save(path, metadata={...})."
+        )
     klass = _REGISTRY.get(meta["class"]) if isinstance(meta["class"], str) else None
     if klass is None or not issubclass(klass, base):
         raise ValueError(
             f"{path} holds a {meta['class']!r}, which is not a {base.__name__} of "
             f"this package; known classes: {sorted(k for k in _REGISTRY if '.' in k)}."
         )
-    params, state = meta["params"], meta["state"]
-    for key, value in (("params", params), ("state", state)):
+    params, state, metadata = meta["params"], meta["state"], meta.get("metadata", {})
+    for key, value in (("params", params), ("state", state), ("metadata", metadata)):
         if not isinstance(value, dict):
             raise ValueError(f"{file}: {key!r} must be a JSON object, got {type(value).__name__}.")
     # parameters added after a model was saved take their defaults (which keep the
@@ -674,7 +739,7 @@ def _read_estimator_json(path, base):
         state = {k: _from_json(v) for k, v in state.items()}
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"{file}: a fitted array cannot be read ({exc}).") from None
-    return klass, params, state
+    return klass, params, state, metadata
 
 
 def _load_keras_file(file):

@@ -7,7 +7,6 @@ The model files (``estimator.json`` with parameters and fitted state,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 __all__ = ["load_pretrained", "pretrained_info"]
@@ -19,7 +18,7 @@ def load_pretrained(fs=100.0):
     """Load the pretrained :class:`~calgan_sklearn.models._inference.DeepSpikeInference`.
 
     The model was trained by ``python benchmarks/train_pretrained.py`` (seed 0,
-    default parameters) on every recording in ``../shared/data``, datasets
+    default parameters) on all the ground-truth recordings at hand, datasets
     weighted equally:
 
     - SpikeFinder training datasets 4 (OGB-1, mouse retina) and 5 (GCaMP6s,
@@ -79,11 +78,26 @@ def load_pretrained(fs=100.0):
 def pretrained_info():
     """What the pretrained model was trained on, as recorded when it was trained.
 
+    ``benchmarks/train_pretrained.py`` saves it as the model's metadata
+    (``estimator.save(path, metadata={"training": ...})``).
+
     Returns
     -------
     info : dict
         Datasets, neurons, traces, hours of data, seed, training time, peak
         memory and the command that produced the model.
+
+    See Also
+    --------
+    calgan_sklearn.models.load_metadata : The metadata of any saved estimator.
+
+    Examples
+    --------
+    >>> from calgan_sklearn.pretrained import pretrained_info
+    >>> info = pretrained_info()
+    >>> info["neurons"], len(info["datasets"])
+    (254, 22)
     """
-    meta = json.loads((_HERE / "estimator.json").read_text())
-    return meta.get("training", {})
+    from ..models import load_metadata
+
+    return load_metadata(_HERE).get("training", {})
