@@ -329,7 +329,7 @@ def cross_evaluate(
                     rows.append(
                         dict(
                             fold=fold,
-                            dataset=group,
+                            dataset=str(group),
                             method=name,
                             fs=view.fs,
                             n_traces=len(view.calcium),
