@@ -132,9 +132,6 @@ class GroupFolds(BaseCrossValidator):
     [([2, 3], [0, 1, 4]), ([0, 1, 3], [2])]
     """
 
-    # asks for groups= under metadata routing, as sklearn's group splitters do
-    __metadata_request__split = {"groups": True}
-
     def __init__(self, folds, train_exclude=()):
         self.folds = folds
         self.train_exclude = train_exclude
@@ -272,7 +269,7 @@ def cross_evaluate(
     >>> from calgan_sklearn.baselines import OASIS
     >>> from calgan_sklearn.datasets import make_calcium
     >>> from calgan_sklearn.evaluation import cross_evaluate
-    >>> data = make_calcium(n_neurons=2, duration=20, indicator=["OGB-1", "GCaMP6s"])
+    >>> data = make_calcium(n_neurons=4, duration=20, indicator=["OGB-1", "GCaMP6s"])
     >>> table = cross_evaluate(
     ...     {"OASIS": OASIS()}, data.calcium, data.spikes,
     ...     groups=data.dataset, fs=data.fs, progress=False,
