@@ -1,10 +1,11 @@
-"""Compare spike-inference estimators on held-out datasets: the engine behind ``calgan benchmark``.
+"""Compare spike-inference estimators on held-out datasets: ``calgan benchmark``.
 
 Data flows as everywhere in the package: folders (or the simulator) give a
-Bunch, each estimator is cloned and fitted on the training datasets, predicts
-the held-out one, and :mod:`calgan_sklearn.metrics` scores the rates. The
-result is one table row per (held-out dataset, method), optionally written as
-CSV next to a figure.
+Bunch, and :func:`calgan_sklearn.evaluation.cross_evaluate` fits each
+estimator on the training datasets, predicts the held-out ones and scores the
+rates with :mod:`calgan_sklearn.metrics`. This module adds the default
+estimators, the simulated data and the report: one table row per (held-out
+dataset, method), optionally written as CSV next to a figure.
 """
 
 from __future__ import annotations

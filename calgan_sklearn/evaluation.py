@@ -313,6 +313,11 @@ def cross_evaluate(
             for group in held_out:
                 idx = test[groups[test] == group]
                 view = _test_view(X, y, fs, idx, neurons, test_data, group)
+                if per_neuron and view.neuron is None:
+                    raise ValueError(
+                        f"per_neuron=True needs neuron labels, but test_data({group!r}) "
+                        "returned a Bunch without 'neuron'."
+                    )
                 for name, model in models.items():
                     rates, predict_s = _timed_predict(model, view, warm_up)
                     neuron = view.neuron if per_neuron else None

@@ -155,5 +155,8 @@ def test_errors(data):
         _evaluate(data, {"OASIS": OASIS()}, per_neuron=True)
     with pytest.raises(ValueError, match="fold 1 holds out \\['nope'\\]"):
         _evaluate(data, {"OASIS": OASIS()}, cv=GroupFolds([["nope"]]))
+    unlabelled = {"calcium": data.calcium[:2], "spikes": data.spikes[:2], "fs": 100.0}
+    with pytest.raises(ValueError, match="returned a Bunch without 'neuron'"):
+        _evaluate(data, {"OASIS": OASIS()}, test_data=lambda g: unlabelled, per_neuron=True)
     with pytest.raises(ValueError, match="groups has shape"):
         cross_evaluate({"OASIS": OASIS()}, data.calcium, data.spikes, groups=["a"], fs=100.0)
