@@ -38,15 +38,12 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inference import _parse_params, _trim  # noqa: E402
+from bench_inference import _parse_params  # noqa: E402
 from train_pretrained import (  # noqa: E402
     DEFAULT_DATA,
     TRAIN_EXCLUDE,
@@ -69,78 +66,85 @@ FOLDS = [
 ]
 
 
-def scores(y, rates, fs, neuron):
-    """Mean correlation over traces; median over neurons of CASCADE error and bias.
-
-    Error and bias pool each neuron's trials before the ratio, as CASCADE scores
-    neurons: a mean of per-trial ratios is dominated by short trials with one or
-    two spikes.
-    """
-    from calgan_sklearn.metrics import cascade_bias, cascade_error, spikefinder_correlation
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # traces/neurons without spikes
-        corr = spikefinder_correlation(y, rates, fs=fs, average=False)
-        kw = dict(fs=fs, smooth_prediction=True, groups=neuron, average=False)
-        err, bias = cascade_error(y, rates, **kw), cascade_bias(y, rates, **kw)
-    return float(np.nanmean(corr)), float(np.nanmedian(err)), float(np.nanmedian(bias))
-
-
 def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None):
-    from calgan_sklearn._validation import trace_lengths
+    """Train the deep model without ``held_out``, score it and OASIS on each at its native rate.
+
+    Both go through :func:`calgan_sklearn.evaluation.cross_evaluate` with the
+    fold as :class:`~calgan_sklearn.evaluation.GroupFolds`: correlation averaged
+    over traces; CASCADE error and bias pooling each neuron's trials before the
+    ratio (as CASCADE scores neurons: a mean of per-trial ratios is dominated
+    by short trials with one or two spikes), median over neurons.
+    """
     from calgan_sklearn.baselines import OASIS
     from calgan_sklearn.datasets import dataset_weights
+    from calgan_sklearn.datasets._auto import concat_bunches
+    from calgan_sklearn.evaluation import GroupFolds, cross_evaluate
     from calgan_sklearn.models._inference import DeepSpikeInference
 
     train_names = [n for n in all_names if n not in held_out and n not in TRAIN_EXCLUDE]
-    train = load_all_data(data, train_fs, names=train_names)
-    X, y = _trim(train.calcium, train.spikes)
-    deep = DeepSpikeInference(fs=train_fs, random_state=seed, **params)
-    t0 = time.perf_counter()
-    deep.fit(X, y, sample_weight=dataset_weights(X, train.dataset), units=train.units)
-    t_fit = time.perf_counter() - t0
-    del X, y, train
+    tests = {name: load_one(data, name, None) for name in held_out}  # native rates
+    common = dict(per_neuron=True, warm_up=True, progress=False)
+    # deep: trained at train_fs on the other folds' datasets; X also holds the
+    # held-out ones at train_fs (their labels), which are scored on `tests` instead
+    train = load_all_data(
+        data, train_fs, names=[n for n in all_names if n in train_names + held_out]
+    )
+    deep, fitted = cross_evaluate(
+        {"deep": DeepSpikeInference(fs=train_fs, random_state=seed, **params)},
+        train.calcium,
+        train.spikes,
+        groups=train.dataset,
+        fs=train_fs,
+        cv=GroupFolds([held_out], train_exclude=TRAIN_EXCLUDE),
+        params={
+            "deep": {
+                "sample_weight": dataset_weights(train.calcium, train.dataset),
+                "units": train.units,
+            }
+        },
+        test_data=tests.__getitem__,
+        return_estimators=True,
+        **common,
+    )
+    del train
     if save is not None:
-        deep.save(save)
+        fitted["deep"][0].save(save)
     rows = []
     for name in held_out:
-        test = load_one(data, name, None)
-        fs = float(test.fs)
-        Xt, yt = _trim(test.calcium, test.spikes)
-        frames = int(trace_lengths(Xt).sum())
+        test = tests.pop(name)
         # OASIS: its scale calibrated on the training datasets at the test rate
         # (their first 20 min each: one scale needs no more, and 500 Hz data is big)
-        tr = load_all_data(data, fs, names=train_names, max_s=1200.0)
-        oasis = OASIS(p=1, penalty=1, fs=fs).fit(*_trim(tr.calcium, tr.spikes))
+        tr = load_all_data(data, float(test.fs), names=train_names, max_s=1200.0)
+        both = concat_bunches([tr, test])
         del tr
-        deep.set_params(fs=fs, units=str(test.units[0]))
-        deep.predict(Xt[:1])  # warm-up: graph tracing is not inference speed
-        t0 = time.perf_counter()
-        r_deep = deep.predict(Xt)
-        t_deep = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        r_oasis = oasis.predict(Xt)
-        t_oasis = time.perf_counter() - t0
-        deep.set_params(fs=train_fs)
-        d = scores(yt, r_deep, fs, test.neuron)
-        o = scores(yt, r_oasis, fs, test.neuron)
+        oasis = cross_evaluate(
+            {"OASIS": OASIS(p=1, penalty=1)},
+            both.calcium,
+            both.spikes,
+            groups=both.dataset,
+            fs=both.fs,
+            cv=GroupFolds([[name]]),
+            neurons=both.neuron,
+            **common,
+        )
+        d, o = deep[deep.dataset == name].iloc[0], oasis.iloc[0]
         rows.append(
             dict(
                 dataset=name,
-                fs=fs,
-                n_traces=len(Xt),
-                frames=frames,
-                deep_r=d[0],
-                oasis_r=o[0],
-                deep_err=d[1],
-                oasis_err=o[1],
-                deep_bias=d[2],
-                oasis_bias=o[2],
-                deep_fps=frames / t_deep,
-                oasis_fps=frames / t_oasis,
-                deep_s=t_deep,
-                oasis_s=t_oasis,
-                train_s=t_fit,
+                fs=d.fs,
+                n_traces=int(d.n_traces),
+                frames=int(d.n_frames),
+                deep_r=d.correlation,
+                oasis_r=o.correlation,
+                deep_err=d.error,
+                oasis_err=o.error,
+                deep_bias=d.bias,
+                oasis_bias=o.bias,
+                deep_fps=d.frames_per_s,
+                oasis_fps=o.frames_per_s,
+                deep_s=d.predict_time_s,
+                oasis_s=o.predict_time_s,
+                train_s=d.fit_time_s,
             )
         )
         _print_row(rows[-1])

@@ -37,19 +37,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_pretrained import DEFAULT_DATA, load_all_data, peak_rss_mb  # noqa: E402
 
 
-def scores(y, rates, fs):
-    from calgan_sklearn.metrics import cascade_bias, cascade_error, spikefinder_correlation
-
-    return (
-        float(np.nanmean(spikefinder_correlation(y, rates, fs=fs, average=False))),
-        float(cascade_error(y, rates, fs=fs)),
-        float(cascade_bias(y, rates, fs=fs)),
-    )
-
-
 def run_lodo(data, folds, params, seed):
+    """Hold out each dataset of ``folds`` in turn; one printed line per dataset.
+
+    Both estimators go through :func:`calgan_sklearn.evaluation.cross_evaluate`
+    (deep with ``sample_weight`` balancing the training datasets; mean
+    correlation, CASCADE error and bias over the held-out traces, prediction
+    not smoothed).
+    """
     from calgan_sklearn.baselines import OASIS
     from calgan_sklearn.datasets import dataset_weights
+    from calgan_sklearn.evaluation import GroupFolds, cross_evaluate
     from calgan_sklearn.models._inference import DeepSpikeInference
 
     rows = []
@@ -59,24 +57,35 @@ def run_lodo(data, folds, params, seed):
     )
     print(header)
     print("-" * len(header))
-    for name in folds:
-        test = data.dataset == name
-        X, y = _trim(data.calcium[~test], data.spikes[~test])
-        Xt, yt = _trim(data.calcium[test], data.spikes[test])
-        w = dataset_weights(X, data.dataset[~test])
-        deep = DeepSpikeInference(fs=data.fs, random_state=seed, **params)
-        t0 = time.perf_counter()
-        deep.fit(X, y, sample_weight=w)
-        t_fit = time.perf_counter() - t0
-        oasis = OASIS(p=1, penalty=1, fs=data.fs).fit(X, y)
-        d = scores(yt, deep.predict(Xt), data.fs)
-        o = scores(yt, oasis.predict(Xt), data.fs)
-        rows.append((name, int(test.sum()), *d, *o, t_fit))
+
+    def report(fold):
+        d, o = (fold[fold.method == m].iloc[0] for m in ("deep", "OASIS"))
+        rows.append(
+            (d.dataset, int(d.n_traces), d.correlation, d.error, d.bias)
+            + (o.correlation, o.error, o.bias, d.fit_time_s)
+        )
         print(
-            f"{name:40s} {test.sum():3d} {d[0]:7.3f} {o[0]:7.3f} {d[1]:8.2f} {o[1]:9.2f} "
-            f"{d[2]:+9.2f} {o[2]:+10.2f} {t_fit:7.0f}",
+            f"{d.dataset:40s} {d.n_traces:3d} {d.correlation:7.3f} {o.correlation:7.3f} "
+            f"{d.error:8.2f} {o.error:9.2f} {d.bias:+9.2f} {o.bias:+10.2f} {d.fit_time_s:7.0f}",
             flush=True,
         )
+
+    estimators = {
+        "deep": DeepSpikeInference(fs=data.fs, random_state=seed, **params),
+        "OASIS": OASIS(p=1, penalty=1, fs=data.fs),
+    }
+    cross_evaluate(
+        estimators,
+        data.calcium,
+        data.spikes,
+        groups=data.dataset,
+        fs=data.fs,
+        cv=GroupFolds([[name] for name in folds]),
+        params={"deep": {"sample_weight": dataset_weights(data.calcium, data.dataset)}},
+        smooth_prediction=False,
+        progress=False,
+        on_fold=report,
+    )
     deep_r = np.array([r[2] for r in rows])
     oasis_r = np.array([r[5] for r in rows])
     print("-" * len(header))

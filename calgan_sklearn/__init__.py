@@ -36,6 +36,7 @@ _LAZY = {
     "models": None,
     "pretrained": None,
     "benchmark": None,
+    "evaluation": None,
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,26 +1,25 @@
-"""Compare spike-inference estimators on held-out datasets: the engine behind ``calgan benchmark``.
+"""Compare spike-inference estimators on held-out datasets: ``calgan benchmark``.
 
 Data flows as everywhere in the package: folders (or the simulator) give a
-Bunch, each estimator is cloned and fitted on the training datasets, predicts
-the held-out one, and :mod:`calgan_sklearn.metrics` scores the rates. The
-result is one table row per (held-out dataset, method), optionally written as
-CSV next to a figure.
+Bunch, and :func:`calgan_sklearn.evaluation.cross_evaluate` fits each
+estimator on the training datasets, predicts the held-out ones and scores the
+rates with :mod:`calgan_sklearn.metrics`. This module adds the default
+estimators, the simulated data and the report: one table row per (held-out
+dataset, method), optionally written as CSV next to a figure.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.utils import Bunch
 
 from ._validation import check_fs, trace_lengths
+from .evaluation import _check_estimators, cross_evaluate
 
 __all__ = ["run_benchmark", "default_estimators", "simulated_benchmark_data", "COLUMNS"]
 
@@ -201,28 +200,26 @@ def run_benchmark(
     (3, 8)
     """
     fs = check_fs(fs)
-    folds, label = _make_folds(data, train, test, fs, quick, random_state)
+    bunch, splits = _make_folds(data, train, test, fs, quick, random_state)
     if estimators is None:
         estimators = default_estimators(quick=quick, fs=fs, random_state=random_state)
     _check_estimators(estimators)
-    rows, example = [], None
-    bar = _progress(len(folds) * len(estimators), progress, label)
-    try:
-        for train_b, test_b in folds:
-            preds = {}
-            for name, est in estimators.items():
-                bar.set_postfix_str(f"{name} -> {', '.join(np.unique(test_b.dataset))}")
-                rates, fit_s, fps = _fit_predict(est, train_b, test_b, random_state)
-                rows += _score(name, test_b, rates, fit_s, fps)
-                preds[name] = rates
-                bar.update()
-            if example is None:
-                example = (test_b, preds)
-    finally:
-        bar.close()
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    estimators = {name: _seeded(est, random_state) for name, est in estimators.items()}
+    result = cross_evaluate(
+        estimators,
+        bunch.calcium,
+        bunch.spikes,
+        groups=bunch.dataset,
+        fs=fs,
+        cv=splits,
+        progress=progress,
+        return_estimators=out_dir is not None,
+    )
+    table = result[0][COLUMNS] if out_dir is not None else result[COLUMNS]
+    for row in table.itertuples():
+        logger.info("%s on %s: correlation %.3f", row.method, row.dataset, row.correlation)
     if out_dir is not None:
-        write_report(table, example, out_dir)
+        write_report(table, _example(bunch, splits[0][1], result[1]), out_dir)
     return table
 
 
@@ -250,6 +247,24 @@ def _subset(bunch, idx):
     return out
 
 
+def _join(train_b, test_b):
+    """One Bunch holding the training traces, then the test traces (NaN-padded)."""
+    width = max(train_b.calcium.shape[1], test_b.calcium.shape[1])
+
+    def pad(a):
+        return np.pad(
+            np.asarray(a, dtype=float), ((0, 0), (0, width - a.shape[1])), constant_values=np.nan
+        )
+
+    out = Bunch(fs=train_b.fs)
+    for key in ("calcium", "spikes"):
+        out[key] = np.vstack([pad(train_b[key]), pad(test_b[key])])
+    for key in ("dataset", "neuron", "indicator"):
+        if key in train_b and key in test_b:
+            out[key] = np.r_[np.asarray(train_b[key], str), np.asarray(test_b[key], str)]
+    return out
+
+
 def _check_labelled(bunch, what):
     if bunch.get("spikes") is None:
         raise ValueError(
@@ -259,7 +274,7 @@ def _check_labelled(bunch, what):
 
 
 def _make_folds(data, train, test, fs, quick, random_state):
-    """List of (train Bunch, test Bunch) pairs and a description for the progress bar."""
+    """The data as one Bunch and its (train, test) index pairs."""
     if (train is None) != (test is None):
         raise ValueError("give both train and test for a fixed split, or neither.")
     if train is not None:
@@ -270,11 +285,13 @@ def _make_folds(data, train, test, fs, quick, random_state):
         _check_labelled(test_b, "test")
         _check_rate(train_b, fs, "train")
         _check_rate(test_b, fs, "test")
-        return [(train_b, test_b)], "train/test"
+        n_train, n_test = len(train_b.calcium), len(test_b.calcium)
+        split = (np.arange(n_train), np.arange(n_train, n_train + n_test))
+        return _join(train_b, test_b), [split]
     if data is None:
-        bunch, label = simulated_benchmark_data(quick, fs, random_state), "simulated LODO"
+        bunch = simulated_benchmark_data(quick, fs, random_state)
     else:
-        bunch, label = _load(data, fs), "leave-one-dataset-out"
+        bunch = _load(data, fs)
     _check_labelled(bunch, "data")
     _check_rate(bunch, fs, "data")
     groups = np.asarray(bunch.dataset, dtype=str)
@@ -283,8 +300,7 @@ def _make_folds(data, train, test, fs, quick, random_state):
             f"leave-one-dataset-out needs at least 2 datasets; data holds only "
             f"{np.unique(groups).tolist()}. Pass more folders, or train= and test=."
         )
-    splits = LeaveOneGroupOut().split(bunch.calcium, groups=groups)
-    return [(_subset(bunch, tr), _subset(bunch, te)) for tr, te in splits], label
+    return bunch, list(LeaveOneGroupOut().split(bunch.calcium, groups=groups))
 
 
 def _check_rate(bunch, fs, what):
@@ -295,71 +311,18 @@ def _check_rate(bunch, fs, what):
         )
 
 
-def _check_estimators(estimators):
-    if not isinstance(estimators, dict) or not estimators:
-        raise ValueError(
-            "estimators must be a non-empty dict of name -> estimator, got "
-            f"{type(estimators).__name__}."
-        )
-    for name, est in estimators.items():
-        if isinstance(est, type):
-            raise ValueError(
-                f"estimator {name!r} is the class {est.__name__}; pass an instance, "
-                f"e.g. {est.__name__}()."
-            )
-        missing = [m for m in ("fit", "predict", "get_params") if not hasattr(est, m)]
-        if missing:
-            raise ValueError(
-                f"estimator {name!r} ({type(est).__name__}) lacks {missing}; pass "
-                "scikit-learn estimators that follow the trace convention."
-            )
-
-
-# --------------------------------------------------------------------------- #
-# Fitting and scoring
-# --------------------------------------------------------------------------- #
-def _fit_predict(est, train_b, test_b, random_state):
-    est = clone(est)
+def _seeded(est, random_state):
+    """``est`` with ``random_state`` set where it has one and it is None (a clone)."""
     params = est.get_params(deep=False)
-    if "fs" in params:
-        est.set_params(fs=float(train_b.fs))
     if "random_state" in params and params["random_state"] is None:
-        est.set_params(random_state=random_state)
-    t0 = time.perf_counter()
-    est.fit(train_b.calcium, train_b.spikes)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rates = est.predict(test_b.calcium)
-    predict_s = time.perf_counter() - t0
-    n_frames = int(trace_lengths(test_b.calcium).sum())
-    return rates, fit_s, n_frames / max(predict_s, 1e-9)
+        return clone(est).set_params(random_state=random_state)
+    return est
 
 
-def _score(name, test_b, rates, fit_s, fps):
-    from .metrics import cascade_bias, cascade_error, spikefinder_correlation
-
-    rows = []
-    fs = float(test_b.fs)
-    labels = np.asarray(test_b.dataset, dtype=str)
-    for ds in np.unique(labels):
-        m = labels == ds
-        y, r = test_b.spikes[m], rates[m]
-        with warnings.catch_warnings():
-            # traces without spikes are NaN in error/bias and left out of the mean
-            warnings.simplefilter("ignore", UserWarning)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            corr = spikefinder_correlation(y, r, fs=fs)
-            err = cascade_error(y, r, fs, smooth_prediction=True)
-            bias = cascade_bias(y, r, fs, smooth_prediction=True)
-        rows.append([ds, name, int(m.sum()), corr, err, bias, fit_s, fps])
-        logger.info("%s on %s: correlation %.3f", name, ds, corr)
-    return rows
-
-
-def _progress(total, enabled, label):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=f"benchmark ({label})", unit="fit")
+def _example(bunch, test, estimators):
+    """The first fold's first test trace and each method's rates on it, for the figure."""
+    test_b = _subset(bunch, test[:1])
+    return test_b, {name: fitted[0].predict(test_b.calcium) for name, fitted in estimators.items()}
 
 
 # --------------------------------------------------------------------------- #
