@@ -4,14 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
+from _presets import TINY_AUTOENCODER as TINY
+from _presets import simulated_windows
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
-from test_base import simulated_windows
 
 from calgan_sklearn.models import CalciumAutoencoder, load
-
-TINY = dict(latent_dim=3, filters=4, kernel_size=3, depth=1, epochs=2, batch_size=32)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+from _presets import TINY_CLASSIFIER as TINY
+from _presets import simulated_windows
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from test_base import TINY, simulated_windows
 
 from calgan_sklearn.models import SpikeClassifier
 

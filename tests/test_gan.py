@@ -4,14 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
+from _presets import TINY_GAN as TINY
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from calgan_sklearn.datasets import make_calcium, make_windows
 from calgan_sklearn.models import CalciumGAN, SpikeClassifier, load
 from calgan_sklearn.models._base import window_noise
-
-TINY = dict(latent_dim=4, filters=4, kernel_size=3, depth=1, epochs=1, batch_size=32)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _presets import TINY_DEEP as TINY
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, cross_validate
@@ -21,10 +22,6 @@ from calgan_sklearn.models._inference import (
     network_rate,
     normalize_traces,
     trace_statistics,
-)
-
-TINY = dict(
-    filters=8, depth=2, crop_length=64, batch_size=16, epochs=1, ensemble_size=1, random_state=0
 )
 
 
