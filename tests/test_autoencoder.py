@@ -32,6 +32,7 @@ def test_transform_shapes_and_names(windows, normalize, n_out):
         ae.inverse_transform(np.c_[Xt, Xt[:, :1]])
 
 
+@pytest.mark.slow
 def test_training_improves_reconstruction(windows):
     X = windows[0]
     short = CalciumAutoencoder(**{**TINY, "epochs": 1}, random_state=0).fit(X)
@@ -40,6 +41,7 @@ def test_training_improves_reconstruction(windows):
     assert long.history_["loss"][-1] < long.history_["loss"][0]
 
 
+@pytest.mark.slow
 def test_variational_sampling_and_kl(windows, tmp_path):
     X = windows[0]
     vae = CalciumAutoencoder(**TINY, variational=True, random_state=0).fit(X)
@@ -56,6 +58,7 @@ def test_variational_sampling_and_kl(windows, tmp_path):
         CalciumAutoencoder(**TINY).fit(X).sample(2)
 
 
+@pytest.mark.slow
 def test_autoencoder_features_classify_spike_windows(windows):
     X, y, _ = windows
     pipe = make_pipeline(

@@ -207,6 +207,7 @@ def test_three_d_single_channel_windows_accepted(windows, fitted):
     np.testing.assert_array_equal(fitted.predict_proba(X[..., None]), fitted.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_grid_search_with_groups_in_two_workers(windows):
     X, y, groups = windows
     search = GridSearchCV(

@@ -57,6 +57,7 @@ def test_partial_fit_with_classes_argument(windows):
         clf.partial_fit(X[:3], np.array([0, 1, 5]))
 
 
+@pytest.mark.slow
 def test_normalize_options_and_pipeline(windows):
     X, y, _ = windows
     for normalize in ("window", "global", None):

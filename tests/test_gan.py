@@ -49,6 +49,7 @@ def test_fit_and_sample_each_conditioning(spike_windows, conditioning):
     assert gan.critic_score(X[:4], None if y is None else y[:4]).shape == (4,)
 
 
+@pytest.mark.slow
 def test_sample_errors(spike_windows):
     X, S = spike_windows[0][:64], spike_windows[1][:64]
     gan = CalciumGAN(**TINY, random_state=0).fit(X)
@@ -71,6 +72,7 @@ def test_sample_errors(spike_windows):
         lgan.fit(X, np.full(len(X), 7))
 
 
+@pytest.mark.slow
 def test_persistence_and_determinism(spike_windows, tmp_path):
     X, S = spike_windows[0][:64], spike_windows[1][:64]
     gan = CalciumGAN(**TINY, random_state=0).fit(X, S)
@@ -83,6 +85,7 @@ def test_persistence_and_determinism(spike_windows, tmp_path):
         assert restored.n_iter_ == 2
 
 
+@pytest.mark.slow
 def test_classifier_starts_from_gan_critic(spike_windows, tmp_path):
     X, S = spike_windows[0][:96], spike_windows[1][:96]
     y = (S[:, 14:18].sum(1) > 0).astype(int)
