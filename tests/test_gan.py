@@ -29,7 +29,14 @@ def spike_windows():
     return X[idx], S[idx]
 
 
-@pytest.mark.parametrize("conditioning", [None, "label", "spikes"])
+@pytest.mark.parametrize(
+    "conditioning",  # spike conditioning exercises the most; the others are slow-only
+    [
+        pytest.param(None, marks=pytest.mark.slow),
+        pytest.param("label", marks=pytest.mark.slow),
+        "spikes",
+    ],
+)
 def test_fit_and_sample_each_conditioning(spike_windows, conditioning):
     X, S = spike_windows[0][:96], spike_windows[1][:96]
     y = {None: None, "label": np.where(S.sum(1) > 0, "spike", "quiet"), "spikes": S}[conditioning]
