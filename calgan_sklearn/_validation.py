@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import sparse
 
 __all__ = [
     "check_fs",
@@ -50,9 +51,14 @@ def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1):
     Raises
     ------
     ValueError
-        If ``X`` is not numeric, has the wrong number of dimensions, holds
-        infinite values, NaN in the middle of a trace, or all-NaN traces.
+        If ``X`` is sparse or not numeric, has the wrong number of dimensions,
+        holds infinite values, NaN in the middle of a trace, or all-NaN traces.
     """
+    if sparse.issparse(X):
+        raise ValueError(
+            f"{name} is a sparse {type(X).__name__}, but traces must be a dense array of "
+            "shape (n_traces, n_frames); convert it with .toarray()."
+        )
     try:
         X = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:

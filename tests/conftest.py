@@ -1,6 +1,11 @@
-"""Shared fixtures: a seeded simulated recording and the real data in ../shared/data."""
+"""Shared fixtures: a seeded generator and the real data in ../shared/data.
+
+Tiny-model presets and seeded data builders that tests import by name are in
+``_presets.py`` (this file is not importable as a module).
+"""
 
 import os
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -45,3 +50,19 @@ def cascade_dir(shared_data):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def cascade_30hz(cascade_dir):
+    """Every CASCADE recording at 30 Hz, loaded once per session (seconds).
+
+    The loader's warnings (spikes dropped outside the recordings, ...) are kept
+    as ``load_warnings``, the list of their messages.
+    """
+    from calgan_sklearn.datasets import load_cascade
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_cascade(cascade_dir, fs=30.0)
+    data.load_warnings = [str(w.message) for w in caught]
+    return data

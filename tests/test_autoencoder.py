@@ -4,14 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
+from _presets import TINY_AUTOENCODER as TINY
+from _presets import simulated_windows
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
-from test_base import simulated_windows
 
 from calgan_sklearn.models import CalciumAutoencoder, load
-
-TINY = dict(latent_dim=3, filters=4, kernel_size=3, depth=1, epochs=2, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +32,7 @@ def test_transform_shapes_and_names(windows, normalize, n_out):
         ae.inverse_transform(np.c_[Xt, Xt[:, :1]])
 
 
+@pytest.mark.slow
 def test_training_improves_reconstruction(windows):
     X = windows[0]
     short = CalciumAutoencoder(**{**TINY, "epochs": 1}, random_state=0).fit(X)
@@ -41,6 +41,7 @@ def test_training_improves_reconstruction(windows):
     assert long.history_["loss"][-1] < long.history_["loss"][0]
 
 
+@pytest.mark.slow
 def test_variational_sampling_and_kl(windows, tmp_path):
     X = windows[0]
     vae = CalciumAutoencoder(**TINY, variational=True, random_state=0).fit(X)
@@ -57,6 +58,7 @@ def test_variational_sampling_and_kl(windows, tmp_path):
         CalciumAutoencoder(**TINY).fit(X).sample(2)
 
 
+@pytest.mark.slow
 def test_autoencoder_features_classify_spike_windows(windows):
     X, y, _ = windows
     pipe = make_pipeline(

@@ -5,48 +5,13 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+from _presets import TINY_CLASSIFIER as TINY
+from _presets import simulated_windows
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
 
-from calgan_sklearn.datasets import make_calcium, make_windows
 from calgan_sklearn.models import SpikeClassifier, load
-
-TINY = dict(filters=4, kernel_size=3, depth=1, epochs=2, batch_size=32)
-
-
-def simulated_windows(
-    n=300, window=32, target="center", seed=0, n_neurons=4, center_width=4, noise_level=1.0
-):
-    """Seeded simulated GCaMP6f windows, about half of them with a spike near the centre."""
-    data = make_calcium(
-        n_neurons=n_neurons,
-        duration=40.0,
-        indicator="GCaMP6f",
-        firing_rate=2.0,
-        noise_level=noise_level,
-        random_state=seed,
-    )
-    X, y, groups = make_windows(
-        data.calcium,
-        data.spikes,
-        window=window,
-        stride=4,
-        target=target,
-        groups=np.arange(n_neurons),
-        center_width=center_width,
-    )
-    rng = np.random.default_rng(seed)
-    if target in ("center", "count"):
-        pos, neg = np.flatnonzero(y > 0), np.flatnonzero(y == 0)
-        k = min(n // 2, len(pos), len(neg))
-        idx = np.concatenate(
-            [rng.choice(pos, k, replace=False), rng.choice(neg, n - k, replace=False)]
-        )
-    else:
-        idx = rng.choice(len(X), min(n, len(X)), replace=False)
-    idx = rng.permutation(idx)
-    return X[idx], y[idx], groups[idx]
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +207,7 @@ def test_three_d_single_channel_windows_accepted(windows, fitted):
     np.testing.assert_array_equal(fitted.predict_proba(X[..., None]), fitted.predict_proba(X))
 
 
+@pytest.mark.slow
 def test_grid_search_with_groups_in_two_workers(windows):
     X, y, groups = windows
     search = GridSearchCV(

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _presets import ar1_traces
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
@@ -19,22 +20,14 @@ from calgan_sklearn.metrics import spikefinder_correlation
 ESTIMATORS = [OASIS, WienerDeconvolution, DerivativeDetector]
 
 
-def _ar1_traces(rng, n_traces=4, n_frames=4000, fs=100.0, tau=0.5, noise=0.05, rate=0.01):
-    """Poisson spikes convolved with an exponential kernel plus white noise and an offset."""
-    spikes = rng.poisson(rate, size=(n_traces, n_frames)).astype(float)
-    kernel = np.exp(-np.arange(int(8 * tau * fs)) / (tau * fs))
-    clean = np.array([np.convolve(s, kernel)[:n_frames] for s in spikes])
-    return clean + rng.normal(scale=noise, size=clean.shape) + 2.0, spikes
-
-
 @pytest.fixture(scope="module")
 def clean():
-    return _ar1_traces(np.random.default_rng(0))
+    return ar1_traces(0)
 
 
 @pytest.fixture(scope="module")
 def noisy():
-    return _ar1_traces(np.random.default_rng(1), noise=0.4)
+    return ar1_traces(1, noise=0.4)
 
 
 def _corr(est, X, y, fs=100.0):
@@ -100,8 +93,7 @@ def test_predict_scale_invariant_with_noise_normalisation(clean):
 
 
 def test_time_constants_transfer_across_frame_rates():
-    rng = np.random.default_rng(3)
-    X30, y30 = _ar1_traces(rng, n_traces=2, n_frames=1500, fs=30.0, tau=0.5)
+    X30, y30 = ar1_traces(3, n_traces=2, n_frames=1500, fs=30.0, tau=0.5)
     est = OASIS(tau_decay=0.5, fs=30.0).fit(X30, y30)
     assert spikefinder_correlation(y30, est.predict(X30), fs=30.0) > 0.9
     assert est.get_params()["fs"] == 30.0

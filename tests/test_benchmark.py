@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from calgan_sklearn.baselines import OASIS, DerivativeDetector, WienerDeconvolution
 from calgan_sklearn.benchmark import COLUMNS, default_estimators, run_benchmark
 from calgan_sklearn.datasets import make_calcium
-from calgan_sklearn.models._sliding import SlidingWindowInference
+from calgan_sklearn.models import SlidingWindowInference
 
 
 def _tiny():

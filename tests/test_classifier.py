@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+from _presets import TINY_CLASSIFIER as TINY
+from _presets import simulated_windows
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from test_base import TINY, simulated_windows
 
 from calgan_sklearn.models import SpikeClassifier
 
@@ -56,6 +57,7 @@ def test_partial_fit_with_classes_argument(windows):
         clf.partial_fit(X[:3], np.array([0, 1, 5]))
 
 
+@pytest.mark.slow
 def test_normalize_options_and_pipeline(windows):
     X, y, _ = windows
     for normalize in ("window", "global", None):

@@ -89,6 +89,7 @@ def simulated_folders(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_fit_then_infer_round_trip(simulated_folders, capsys):
     root = simulated_folders
     model = root / "model"

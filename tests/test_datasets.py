@@ -1,5 +1,3 @@
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -233,16 +231,10 @@ def test_load_cascade_mixed_rates_needs_fs(cascade_dir):
         load_cascade(cascade_dir / "DS12-GCaMP6s-m-V1-neuropil-corrected")
 
 
-@pytest.fixture(scope="module")
-def all_cascade(cascade_dir):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return load_cascade(cascade_dir, fs=30.0)
-
-
 @pytest.mark.realdata
-def test_load_all_cascade_folders(all_cascade, cascade_dir):
-    data = all_cascade
+def test_load_all_cascade_folders(cascade_30hz, cascade_dir):
+    data = cascade_30hz
+    assert any("outside the recording" in m for m in data.load_warnings)
     folders = sorted(p.name for p in cascade_dir.iterdir() if p.is_dir())
     assert sorted(set(data.dataset)) == folders
     assert set(data.indicator) == {

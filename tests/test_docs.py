@@ -2,9 +2,11 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import REPO
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 @pytest.mark.slow
@@ -24,7 +26,7 @@ def test_docs_build_without_warnings(tmp_path):
             "html",
             "-d",
             str(tmp_path / "doctrees"),
-            str(REPO / "docs"),
+            str(DOCS),
             str(tmp_path / "html"),
         ],
         capture_output=True,

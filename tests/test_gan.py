@@ -4,14 +4,13 @@ import pickle
 
 import numpy as np
 import pytest
+from _presets import TINY_GAN as TINY
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from calgan_sklearn.datasets import make_calcium, make_windows
 from calgan_sklearn.models import CalciumGAN, SpikeClassifier, load
 from calgan_sklearn.models._base import window_noise
-
-TINY = dict(latent_dim=4, filters=4, kernel_size=3, depth=1, epochs=1, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +29,14 @@ def spike_windows():
     return X[idx], S[idx]
 
 
-@pytest.mark.parametrize("conditioning", [None, "label", "spikes"])
+@pytest.mark.parametrize(
+    "conditioning",  # spike conditioning exercises the most; the others are slow-only
+    [
+        pytest.param(None, marks=pytest.mark.slow),
+        pytest.param("label", marks=pytest.mark.slow),
+        "spikes",
+    ],
+)
 def test_fit_and_sample_each_conditioning(spike_windows, conditioning):
     X, S = spike_windows[0][:96], spike_windows[1][:96]
     y = {None: None, "label": np.where(S.sum(1) > 0, "spike", "quiet"), "spikes": S}[conditioning]
@@ -50,6 +56,7 @@ def test_fit_and_sample_each_conditioning(spike_windows, conditioning):
     assert gan.critic_score(X[:4], None if y is None else y[:4]).shape == (4,)
 
 
+@pytest.mark.slow
 def test_sample_errors(spike_windows):
     X, S = spike_windows[0][:64], spike_windows[1][:64]
     gan = CalciumGAN(**TINY, random_state=0).fit(X)
@@ -72,6 +79,7 @@ def test_sample_errors(spike_windows):
         lgan.fit(X, np.full(len(X), 7))
 
 
+@pytest.mark.slow
 def test_persistence_and_determinism(spike_windows, tmp_path):
     X, S = spike_windows[0][:64], spike_windows[1][:64]
     gan = CalciumGAN(**TINY, random_state=0).fit(X, S)
@@ -84,6 +92,7 @@ def test_persistence_and_determinism(spike_windows, tmp_path):
         assert restored.n_iter_ == 2
 
 
+@pytest.mark.slow
 def test_classifier_starts_from_gan_critic(spike_windows, tmp_path):
     X, S = spike_windows[0][:96], spike_windows[1][:96]
     y = (S[:, 14:18].sum(1) > 0).astype(int)

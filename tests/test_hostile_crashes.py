@@ -4,13 +4,15 @@ import json
 import shutil
 import subprocess
 import sys
+from importlib.resources import files
 
 import numpy as np
 import pytest
 
 from calgan_sklearn.baselines import OASIS
 from calgan_sklearn.cli import main
-from calgan_sklearn.pretrained import _HERE as PRETRAINED
+
+PRETRAINED = files("calgan_sklearn.pretrained")  # the model files shipped with the package
 
 
 def test_oasis_short_trace_is_a_clear_error_not_lapack(rng):

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _presets import TINY_DEEP as TINY
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut, cross_validate
@@ -21,10 +22,6 @@ from calgan_sklearn.models._inference import (
     network_rate,
     normalize_traces,
     trace_statistics,
-)
-
-TINY = dict(
-    filters=8, depth=2, crop_length=64, batch_size=16, epochs=1, ensemble_size=1, random_state=0
 )
 
 
@@ -65,6 +62,7 @@ def test_predict_keeps_shape_and_nan_padding(tiny_fitted, sim):
     np.testing.assert_allclose(alone[0], rates[1, :1500], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_accepts_nan_padded_traces(sim):
     X, y = _ragged(sim.calcium[:3]), _ragged(sim.spikes[:3])
     est = DeepSpikeInference(**TINY).fit(X, y)
@@ -121,6 +119,7 @@ def test_long_traces_are_predicted_in_pieces_with_the_same_result(tiny_fitted, s
     np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_training_rate_ladder_follows_the_data_rate(sim):
     X, y = sim.calcium[:2, :3000], sim.spikes[:2, :3000]
     est = DeepSpikeInference(**TINY).fit(X, y)
@@ -133,6 +132,7 @@ def test_training_rate_ladder_follows_the_data_rate(sim):
     assert est20.mean_rate_ == pytest.approx(est.mean_rate_, rel=0.02)
 
 
+@pytest.mark.slow
 def test_learns_spikes_on_simulated_data(sim):
     est = DeepSpikeInference(
         filters=16,
@@ -155,6 +155,7 @@ def test_learns_spikes_on_simulated_data(sim):
     assert 0.3 < ratio < 3.0
 
 
+@pytest.mark.slow
 def test_cross_validate_and_grid_search_with_groups(sim):
     X, y = sim.calcium[:4, :2000], sim.spikes[:4, :2000]
     groups = np.repeat(["a", "b"], 2)
@@ -178,6 +179,7 @@ def test_clone_pickle_and_save_load(tiny_fitted, sim, tmp_path):
     np.testing.assert_allclose(loaded.predict(X), expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(sim):
     X, y = sim.calcium[:3, :2000], sim.spikes[:3, :2000]
     a = DeepSpikeInference(**TINY).fit(X, y).predict(X)
@@ -191,6 +193,7 @@ def test_normalization_makes_units_irrelevant(sim):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     X, y = sim.calcium[:3, :2000], sim.spikes[:3, :2000]
     est = DeepSpikeInference(**{**TINY, "ensemble_size": 3}).fit(X, y)
@@ -337,6 +340,7 @@ def test_degenerate_traces_give_finite_rates(tiny_fitted, name, X):
     assert rates.shape == X.shape and np.all(np.isfinite(rates)) and np.all(rates >= 0)
 
 
+@pytest.mark.slow
 def test_units_decide_whether_the_dff_scale_reaches_the_network(tiny_fitted, sim):
     from calgan_sklearn.models._inference import _CropDataset, _RateBank
 

@@ -4,7 +4,6 @@ import pytest
 from calgan_sklearn.datasets import (
     INDICATORS,
     estimate_decay_time,
-    load_cascade,
     make_calcium,
     make_windows,
 )
@@ -67,12 +66,6 @@ def test_simulated_decay_time_follows_indicator(indicator):
     )
     tau = np.median(estimate_decay_time(data.calcium, data.spikes, data.fs))
     assert tau == pytest.approx(INDICATORS[indicator]["decay"], rel=0.5)
-
-
-@pytest.fixture(scope="module")
-def cascade_30hz(cascade_dir):
-    with pytest.warns(UserWarning, match="outside the recording"):
-        return load_cascade(cascade_dir, fs=30.0)
 
 
 @pytest.mark.realdata

@@ -4,26 +4,19 @@ import pickle
 
 import numpy as np
 import pytest
+from _presets import ar1_traces
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, LeaveOneGroupOut
 
 from calgan_sklearn.metrics import spikefinder_correlation
-from calgan_sklearn.models._sliding import SlidingWindowInference
-
-
-def _traces(seed, n_traces=4, n_frames=3000, noise=0.2, tau=0.3, fs=100.0):
-    rng = np.random.default_rng(seed)
-    spikes = rng.poisson(0.02, size=(n_traces, n_frames)).astype(float)
-    kernel = np.exp(-np.arange(int(6 * tau * fs)) / (tau * fs))
-    clean = np.array([np.convolve(s, kernel)[:n_frames] for s in spikes])
-    return 5.0 * clean + rng.normal(scale=5.0 * noise, size=clean.shape) + 10.0, spikes
+from calgan_sklearn.models import SlidingWindowInference
 
 
 @pytest.fixture(scope="module")
 def data():
-    return _traces(0)
+    return ar1_traces(0, n_frames=3000, tau=0.3, noise=0.2, rate=0.02, gain=5.0, kernel_taus=6)
 
 
 def _logreg(**params):
