@@ -87,10 +87,10 @@ def scores(y, rates, fs, neuron):
 
 
 def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None):
-    from calgan_sklearn._validation import trace_lengths
     from calgan_sklearn.baselines import OASIS
     from calgan_sklearn.datasets import dataset_weights
     from calgan_sklearn.models._inference import DeepSpikeInference
+    from calgan_sklearn.signal import trace_lengths
 
     train_names = [n for n in all_names if n not in held_out and n not in TRAIN_EXCLUDE]
     train = load_all_data(data, train_fs, names=train_names)

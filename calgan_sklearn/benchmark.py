@@ -20,7 +20,8 @@ from sklearn.base import clone
 from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.utils import Bunch
 
-from ._validation import check_fs, trace_lengths
+from ._validation import check_fs
+from .signal import trace_lengths
 
 __all__ = ["run_benchmark", "default_estimators", "simulated_benchmark_data", "COLUMNS"]
 

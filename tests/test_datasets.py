@@ -6,7 +6,6 @@ import pytest
 from scipy.io import loadmat, savemat
 from sklearn.model_selection import LeaveOneGroupOut
 
-from calgan_sklearn._validation import trace_lengths
 from calgan_sklearn.datasets import (
     load_cascade,
     load_spikefinder,
@@ -14,6 +13,7 @@ from calgan_sklearn.datasets import (
     make_windows,
     write_spikefinder,
 )
+from calgan_sklearn.signal import trace_lengths
 
 # ----------------------------------------------------------------- SpikeFinder, real data
 

@@ -6,6 +6,8 @@ rate ``fs`` and per-trace ``dataset`` / ``neuron`` / ``indicator`` labels usable
 as ``groups=`` for scikit-learn's group splitters.
 """
 
+# moved to calgan_sklearn.signal; importable from here as before
+from ..signal import bin_spike_times, rebin_counts, resample_calcium, resample_traces
 from ._auto import (
     concat_bunches,
     dataset_weights,
@@ -16,7 +18,6 @@ from ._auto import (
 )
 from ._cascade import load_cascade
 from ._labels import SPIKEFINDER_INDICATORS
-from ._resample import bin_spike_times, rebin_counts, resample_calcium, resample_traces
 from ._simulate import INDICATORS, estimate_decay_time, make_calcium
 from ._spikefinder import load_spikefinder, read_traces_csv, write_spikefinder
 from ._windows import make_windows
