@@ -113,15 +113,15 @@ def _parse_params(items):
 
 
 def _trim(X, y):
-    from calgan_sklearn._validation import trace_lengths
+    from calgan_sklearn.signal import trace_lengths
 
     n = int(trace_lengths(X).max())
     return X[:, :n], y[:, :n]
 
 
 def run_speed(data, deep, repeats=3):
-    from calgan_sklearn._validation import trace_lengths
     from calgan_sklearn.baselines import OASIS
+    from calgan_sklearn.signal import trace_lengths
 
     X = data.calcium
     frames = int(trace_lengths(X).sum())

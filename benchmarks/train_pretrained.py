@@ -65,7 +65,7 @@ def load_one(data, name, fs):
             sf = load_spikefinder(data / "spikefinder", datasets=[name.split("-", 1)[1]])
             sf.dataset = np.array([name] * len(sf.dataset))
             if fs is not None and not np.isclose(fs, sf.fs):
-                from calgan_sklearn.datasets import resample_traces
+                from calgan_sklearn.signal import resample_traces
 
                 sf.calcium = resample_traces(sf.calcium, sf.fs, fs, kind="calcium")
                 sf.spikes = resample_traces(sf.spikes, sf.fs, fs, kind="counts")
@@ -80,8 +80,7 @@ def load_one(data, name, fs):
 
 def split_long_traces(bunch, max_frames):
     """Cut traces longer than ``max_frames`` into consecutive pieces (labels copied)."""
-    from calgan_sklearn._validation import trace_lengths
-    from calgan_sklearn.datasets._labels import stack_padded
+    from calgan_sklearn.signal import pad_traces, trace_lengths
 
     lengths = trace_lengths(bunch.calcium)
     if lengths.max() <= max_frames:
@@ -94,8 +93,8 @@ def split_long_traces(bunch, max_frames):
             labels.append(i)
     labels = np.array(labels)
     out = type(bunch)(**bunch)
-    out.calcium = stack_padded([r[0] for r in rows])
-    out.spikes = stack_padded([r[1] for r in rows])
+    out.calcium = pad_traces([r[0] for r in rows])
+    out.spikes = pad_traces([r[1] for r in rows])
     for key in ("dataset", "neuron", "indicator", "trial", "filename", "fs_native", "units"):
         if key in bunch and np.ndim(bunch[key]) == 1 and len(bunch[key]) == len(lengths):
             out[key] = np.asarray(bunch[key])[labels]
@@ -118,7 +117,7 @@ def load_all_data(data=DEFAULT_DATA, fs=FS, names=None, max_trace_s=MAX_TRACE_S,
         part = load_one(data, name, fs)
         part = split_long_traces(part, max_frames) if max_frames else part
         if max_s is not None:
-            from calgan_sklearn._validation import trace_lengths
+            from calgan_sklearn.signal import trace_lengths
 
             seconds = np.cumsum(trace_lengths(part.calcium)) / part.fs
             keep = np.flatnonzero(seconds - seconds[0] <= max_s)
@@ -131,7 +130,7 @@ def load_all_data(data=DEFAULT_DATA, fs=FS, names=None, max_trace_s=MAX_TRACE_S,
 
 def describe(bunch):
     """Datasets, neurons, traces and hours of recording in ``bunch``."""
-    from calgan_sklearn._validation import trace_lengths
+    from calgan_sklearn.signal import trace_lengths
 
     lengths = trace_lengths(bunch.calcium)
     per = {}

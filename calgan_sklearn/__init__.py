@@ -11,7 +11,8 @@ SlidingWindowInference
     Turns any window classifier into a trace-level spike-inference estimator.
 
 Subpackages: :mod:`calgan_sklearn.datasets` (loaders, simulator, windows),
-:mod:`calgan_sklearn.metrics`, :mod:`calgan_sklearn.baselines` (OASIS, ...).
+:mod:`calgan_sklearn.metrics`, :mod:`calgan_sklearn.baselines` (OASIS, ...),
+:mod:`calgan_sklearn.signal` (noise, normalisation, resampling, NaN padding).
 
 Names are imported lazily, so ``import calgan_sklearn`` does not load
 TensorFlow until a Keras estimator is used.
@@ -33,6 +34,7 @@ _LAZY = {
     "baselines": None,
     "datasets": None,
     "metrics": None,
+    "signal": None,
     "models": None,
     "pretrained": None,
     "benchmark": None,

@@ -11,23 +11,14 @@ import warnings
 import numpy as np
 from scipy import sparse
 
+from .signal import trace_lengths
+
 __all__ = [
     "check_fs",
     "check_spikes",
     "check_traces",
-    "trace_lengths",
     "warn_implausible",
 ]
-
-
-def trace_lengths(traces):
-    """Number of leading non-NaN frames of each trace (NaN padding is at the end)."""
-    traces = np.asarray(traces, dtype=float)
-    finite = ~np.isnan(traces)
-    # index of the last finite value + 1; 0 for all-NaN rows
-    rev = finite[:, ::-1]
-    last = traces.shape[1] - np.argmax(rev, axis=1)
-    return np.where(finite.any(axis=1), last, 0)
 
 
 def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1):

@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_fs, check_spikes, check_traces, trace_lengths, warn_implausible
+from ._validation import check_fs, check_spikes, check_traces, warn_implausible
 
 __all__ = ["SpikeInferenceMixin"]
 
@@ -28,9 +28,9 @@ __all__ = ["SpikeInferenceMixin"]
 class SpikeInferenceMixin:
     """Mixin for trace-level spike inference estimators.
 
-    Provides input checking, the per-trace prediction loop with NaN padding,
-    rate conversion and ``score`` (mean SpikeFinder correlation). Put it left
-    of :class:`sklearn.base.BaseEstimator`.
+    Provides input checking and ``score`` (mean SpikeFinder correlation); the
+    per-trace operations (NaN padding, resampling, noise) are in
+    :mod:`calgan_sklearn.signal`. Put it left of :class:`sklearn.base.BaseEstimator`.
     """
 
     def __sklearn_tags__(self):
@@ -87,8 +87,8 @@ class SpikeInferenceMixin:
         if not np.nansum(y) > 0:
             warnings.warn(
                 f"y holds no spikes (every count is 0), so {type(self).__name__} learns no "
-                "spikes from it (a baseline keeps scale_=1: rates in its own units). Pass "
-                "spike counts per frame of traces that have spikes.",
+                "spikes from it (a baseline keeps calibration_scale_=1: rates in its own "
+                "units). Pass spike counts per frame of traces that have spikes.",
                 UserWarning,
                 stacklevel=3,
             )
@@ -98,21 +98,3 @@ class SpikeInferenceMixin:
         X = check_traces(X)
         warn_implausible(X, self._fs())
         return X
-
-    @staticmethod
-    def _map_traces(X, func):
-        """Apply ``func`` to each trace's finite part; keep shape and NaN padding."""
-        out = np.full(X.shape, np.nan)
-        for i, n in enumerate(trace_lengths(X)):
-            if n:
-                out[i, :n] = func(X[i, :n])
-        return out
-
-    @staticmethod
-    def _resample(X, fs_in, fs_out, kind="calcium", n_out=None):
-        """Resample NaN-padded traces; identity when the rates are equal."""
-        from .datasets._resample import resample_traces
-
-        if np.isclose(fs_in, fs_out, rtol=1e-9, atol=0):
-            return X
-        return resample_traces(X, fs_in, fs_out, kind=kind, n_out=n_out)

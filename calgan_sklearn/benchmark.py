@@ -18,8 +18,9 @@ from sklearn.base import clone
 from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.utils import Bunch
 
-from ._validation import check_fs, trace_lengths
+from ._validation import check_fs
 from .evaluation import _check_estimators, cross_evaluate
+from .signal import trace_lengths
 
 __all__ = ["run_benchmark", "default_estimators", "simulated_benchmark_data", "COLUMNS"]
 

@@ -160,8 +160,8 @@ def _native_bunches(path, split):
 
 
 def _summarise(path, split):
-    from ._validation import trace_lengths
     from .metrics import noise_level
+    from .signal import trace_lengths
 
     per_dataset = {}
     for data in _native_bunches(path, split):

@@ -23,7 +23,8 @@ from sklearn.base import clone
 from sklearn.model_selection import BaseCrossValidator, LeaveOneGroupOut, check_cv, cross_validate
 from sklearn.utils import Bunch
 
-from ._validation import check_fs, check_traces, trace_lengths
+from ._validation import check_fs, check_traces
+from .signal import trace_lengths
 
 __all__ = ["cross_evaluate", "score_rates", "GroupFolds", "COLUMNS"]
 

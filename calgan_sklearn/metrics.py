@@ -15,8 +15,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from sklearn.metrics import make_scorer
 
-from ._validation import check_fs, check_traces, trace_lengths
-from .datasets._resample import rebin_counts
+from ._validation import check_fs, check_traces
+from .signal import rebin_counts, trace_lengths
 
 __all__ = [
     "spikefinder_correlation",

@@ -18,7 +18,7 @@ def windows():
     return simulated_windows(n=300, noise_level=0.5)
 
 
-@pytest.mark.parametrize("normalize, n_out", [("window", 5), ("global", 3), (None, 3)])
+@pytest.mark.parametrize("normalize, n_out", [("noise", 5), ("global", 3), (None, 3)])
 def test_transform_shapes_and_names(windows, normalize, n_out):
     X = windows[0]
     ae = CalciumAutoencoder(**TINY, normalize=normalize, random_state=0).fit(X)

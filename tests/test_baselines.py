@@ -66,7 +66,7 @@ def test_ordering_on_noisy_data(noisy):
 def test_wiener_tau_without_spikes_is_estimated(clean):
     X, _ = clean
     est = WienerDeconvolution().fit(X)
-    assert est.scale_ == 1.0
+    assert est.calibration_scale_ == 1.0
     assert 0.3 < est.tau_decay_ < 0.8
 
 
@@ -112,7 +112,7 @@ def test_gridsearch_with_leave_one_group_out(clean):
 def test_clone_and_pickle(Est, clean):
     X, y = clean
     est = Est().fit(X[:2], y[:2])
-    assert not hasattr(clone(est), "scale_")
+    assert not hasattr(clone(est), "calibration_scale_")
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_allclose(restored.predict(X[2:]), est.predict(X[2:]))
 
@@ -120,10 +120,10 @@ def test_clone_and_pickle(Est, clean):
 def test_calibration_does_not_look_at_test_traces(clean):
     X, y = clean
     est = OASIS(tau_decay=0.5).fit(X[:2], y[:2])
-    scale = est.scale_
+    scale = est.calibration_scale_
     est.predict(X[2:])
-    assert est.scale_ == scale
-    assert OASIS(calibrate=False).fit(X, y).scale_ == 1.0
+    assert est.calibration_scale_ == scale
+    assert OASIS(calibrate=False).fit(X, y).calibration_scale_ == 1.0
 
 
 def test_robust_noise_sd():

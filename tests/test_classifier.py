@@ -60,7 +60,7 @@ def test_partial_fit_with_classes_argument(windows):
 @pytest.mark.slow
 def test_normalize_options_and_pipeline(windows):
     X, y, _ = windows
-    for normalize in ("window", "global", None):
+    for normalize in ("noise", "global", None):
         clf = SpikeClassifier(**TINY, normalize=normalize, random_state=0).fit(X, y)
         assert clf.predict_proba(X[:5]).shape == (5, 2)
     pipe = make_pipeline(FunctionTransformer(lambda a: a * 10.0), SpikeClassifier(**TINY))

@@ -4,7 +4,6 @@ import pytest
 from scipy.io import loadmat, savemat
 from sklearn.model_selection import LeaveOneGroupOut
 
-from calgan_sklearn._validation import trace_lengths
 from calgan_sklearn.datasets import (
     dataset_weights,
     load_cascade,
@@ -13,6 +12,7 @@ from calgan_sklearn.datasets import (
     make_windows,
     write_spikefinder,
 )
+from calgan_sklearn.signal import trace_lengths
 
 # ----------------------------------------------------------------- SpikeFinder, real data
 

@@ -7,11 +7,11 @@ import pytest
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
 
-from calgan_sklearn._validation import trace_lengths
 from calgan_sklearn.baselines import OASIS, WienerDeconvolution
 from calgan_sklearn.datasets import make_calcium
 from calgan_sklearn.evaluation import COLUMNS, GroupFolds, cross_evaluate, score_rates
 from calgan_sklearn.metrics import cascade_bias, cascade_error, spikefinder_correlation
+from calgan_sklearn.signal import trace_lengths
 
 INDICATORS = ["OGB-1", "GCaMP6f", "GCaMP6s"]
 

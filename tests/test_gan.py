@@ -1,5 +1,6 @@
 """CalciumGAN: conditioning, sampling, persistence, and that it learns."""
 
+import json
 import pickle
 
 import numpy as np
@@ -10,7 +11,7 @@ from sklearn.model_selection import cross_val_score
 
 from calgan_sklearn.datasets import make_calcium, make_windows
 from calgan_sklearn.models import CalciumGAN, SpikeClassifier, load
-from calgan_sklearn.models._base import window_noise
+from calgan_sklearn.signal import noise_sd
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +98,14 @@ def test_classifier_starts_from_gan_critic(spike_windows, tmp_path):
     X, S = spike_windows[0][:96], spike_windows[1][:96]
     y = (S[:, 14:18].sum(1) > 0).astype(int)
     gan = CalciumGAN(**TINY, random_state=0).fit(X, S)
-    before = [w.copy() for w in gan.discriminator_.get_weights()]
+    before = [w.copy() for w in gan.critic_.get_weights()]
     arch = {k: TINY[k] for k in ("filters", "kernel_size", "depth")}
     # with a negligible learning rate the fitted trunk is the critic's trunk
     clf = SpikeClassifier(**arch, epochs=1, learning_rate=1e-12, init=gan, random_state=0)
     clf.fit(X, y)
     np.testing.assert_allclose(
         clf.model_.get_layer("trunk_conv0").get_weights()[0],
-        gan.discriminator_.get_layer("trunk_conv0").get_weights()[0][:, :1, :],
+        gan.critic_.get_layer("trunk_conv0").get_weights()[0][:, :1, :],
         atol=1e-6,
     )
     scratch = SpikeClassifier(**arch, epochs=1, learning_rate=1e-12, random_state=0).fit(X, y)
@@ -112,7 +113,7 @@ def test_classifier_starts_from_gan_critic(spike_windows, tmp_path):
         scratch.model_.get_layer("trunk_conv0").get_weights()[0],
         clf.model_.get_layer("trunk_conv0").get_weights()[0],
     )
-    for a, b in zip(before, gan.discriminator_.get_weights()):
+    for a, b in zip(before, gan.critic_.get_weights()):
         np.testing.assert_array_equal(a, b)
     # from a saved GAN directory, and from an unfitted GAN (fitted on X first)
     path = gan.save(tmp_path / "gan")
@@ -123,7 +124,7 @@ def test_classifier_starts_from_gan_critic(spike_windows, tmp_path):
 
 
 def _standardise(x):
-    return (x - np.percentile(x, 20, axis=1)[:, None]) / window_noise(x)[:, None]
+    return (x - np.percentile(x, 20, axis=1)[:, None]) / noise_sd(x, axis=1, center=False)[:, None]
 
 
 def _two_sample_auc(real, other):
@@ -175,3 +176,20 @@ def test_gan_learns_realistic_spike_conditioned_windows(spike_windows):
         response(with_spike),
         response(without),
     )
+
+
+def test_folders_saved_with_the_old_names_still_load(spike_windows, tmp_path):
+    # before the names were unified a GAN was saved with discriminator_.keras,
+    # normalize="window" and the input scaling in offset_ / scale_
+    X = spike_windows[0][:64]
+    gan = CalciumGAN(**TINY, random_state=0).fit(X)
+    path = gan.save(tmp_path / "gan")
+    (path / "critic_.keras").rename(path / "discriminator_.keras")
+    meta = json.loads((path / "estimator.json").read_text())
+    meta["params"]["normalize"] = "window"
+    for name in ("input_offset_", "input_scale_"):
+        meta["state"][name.removeprefix("input_")] = meta["state"].pop(name)
+    (path / "estimator.json").write_text(json.dumps(meta))
+    old = load(path)
+    assert old.normalize == "noise" and old.input_scale_ == gan.input_scale_
+    np.testing.assert_array_equal(old.critic_score(X[:8]), gan.critic_score(X[:8]))

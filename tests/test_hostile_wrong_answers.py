@@ -126,7 +126,7 @@ def test_targets_of_the_wrong_kind(rng):
     with pytest.warns(UserWarning, match="not spike times"):
         est.fit(X, times)
     with pytest.warns(UserWarning, match="no spikes"):
-        assert est.fit(X, np.zeros_like(X)).scale_ == 1.0
+        assert est.fit(X, np.zeros_like(X)).calibration_scale_ == 1.0
     for y, match in [
         (np.full(X.shape, "a"), "convert"),
         (-np.ones_like(X), "non-negative"),

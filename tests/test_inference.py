@@ -15,14 +15,13 @@ from calgan_sklearn.metrics import spikefinder_correlation
 from calgan_sklearn.models import _inference
 from calgan_sklearn.models._inference import (
     DeepSpikeInference,
-    _group_means,
     _scale_channels,
-    _spread,
     _statistic_channels,
     network_rate,
     normalize_traces,
     trace_statistics,
 )
+from calgan_sklearn.signal import group_means, spread_groups
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +88,12 @@ def test_network_runs_at_native_rate_on_frame_groups(tiny_fitted, sim, fs):
     lengths = np.isfinite(X).sum(axis=1)
     groups = np.full((len(X), int(np.ceil(X.shape[1] / factor))), np.nan)
     for i, n in enumerate(lengths):
-        g = _group_means(X[i, :n], factor)
+        g = group_means(X[i, :n], factor)
         groups[i, : len(g)] = g
     at_25 = _refit_at(tiny_fitted, 25.0).predict(groups)
     for i, n in enumerate(lengths):
         g = at_25[i][np.isfinite(at_25[i])]
-        np.testing.assert_allclose(rates[i, :n], _spread(g, factor, n), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(rates[i, :n], spread_groups(g, factor, n), rtol=1e-5, atol=1e-8)
         # expected counts are kept: the total over the trace is the same
         assert np.sum(rates[i, :n]) == pytest.approx(g.sum(), rel=1e-6)
 
@@ -199,8 +198,8 @@ def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     est = DeepSpikeInference(**{**TINY, "ensemble_size": 3}).fit(X, y)
     assert est.model_.output_shape == (None, None, 3)
     factor, rate = network_rate(100.0)
-    z, noise = normalize_traces([_group_means(x, factor) for x in X])
-    dff = [robust_noise_sd(_group_means(x, factor)) for x in X]  # units="dff"
+    z, noise = normalize_traces([group_means(x, factor) for x in X])
+    dff = [robust_noise_sd(group_means(x, factor)) for x in X]  # units="dff"
     stats = [
         (*_statistic_channels(trace_statistics(c, rate), n), *_scale_channels(d))
         for c, n, d in zip(z, noise, dff)
@@ -216,7 +215,7 @@ def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     assert np.abs(members[..., 0] - members[..., 1]).max() > 1e-4
     # (away from the end, where predict pads the traces with zeros)
     inner = slice(0, 375)
-    mean = np.array([_spread(m, factor, 2000) for m in members.mean(axis=-1)])
+    mean = np.array([spread_groups(m, factor, 2000) for m in members.mean(axis=-1)])
     np.testing.assert_allclose(
         est.predict(X)[:, : 4 * 375], mean[:, : 4 * 375], rtol=1e-4, atol=1e-6
     )
@@ -289,8 +288,8 @@ def test_bad_parameters_and_unfitted():
     X, y = np.zeros((2, 100)), np.zeros((2, 100))
     with pytest.raises(ValueError, match="filters"):
         DeepSpikeInference(filters=0).fit(X, y)
-    with pytest.raises(ValueError, match="normalization"):
-        DeepSpikeInference(normalization="zscore").fit(X, y)
+    with pytest.raises(ValueError, match="normalize"):
+        DeepSpikeInference(normalize="zscore").fit(X, y)
     with pytest.raises(ValueError, match="lowpass_min_fs"):
         DeepSpikeInference(lowpass_min_fs=0.0).fit(X, y)
     with pytest.raises(NotFittedError):

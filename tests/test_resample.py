@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from calgan_sklearn.datasets._resample import (
+from calgan_sklearn.signal import (
     bin_spike_times,
     rebin_counts,
     resample_calcium,

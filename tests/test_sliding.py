@@ -38,7 +38,7 @@ def test_recovers_spikes_on_held_out_traces(data):
 def test_uniform_sampling_and_no_calibration(data):
     X, y = data
     est = _logreg(balance=None, calibrate=False).fit(X[:3], y[:3])
-    assert est.scale_ == 1.0
+    assert est.calibration_scale_ == 1.0
     assert est.sample_prior_ == pytest.approx(est.prior_, abs=0.01)
     assert est.n_windows_ == 4000
     rates = est.predict(X[3:])

@@ -6,7 +6,7 @@ calcium traces with spike counts, ``predict(X)`` returning spike rates of the
 same shape. They need no GPU and serve as reference points for the deep models.
 """
 
-from ._base import robust_noise_sd
+from ..signal import noise_sd as robust_noise_sd  # the old name, kept for user code
 from ._derivative import DerivativeDetector
 from ._oasis import OASIS
 from ._wiener import WienerDeconvolution

@@ -17,57 +17,15 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import trace_lengths
 from ..base import SpikeInferenceMixin
+from ..signal import map_traces, normalize, robust_sd, trace_lengths
 
-__all__ = ["robust_noise_sd"]
-
-_MAD_TO_SD = 1.4826
-
-
-def robust_noise_sd(x):
-    """Noise standard deviation of one trace from the median absolute first difference.
-
-    Frame-to-frame differences of a slow calcium signal are dominated by noise;
-    for white noise of SD ``sigma`` the differences have SD ``sigma * sqrt(2)``,
-    and the median absolute deviation is robust to the few large steps that
-    spikes cause.
-
-    Parameters
-    ----------
-    x : ndarray of shape (n_frames,)
-        One trace without NaN.
-
-    Returns
-    -------
-    sd : float
-        Estimated noise SD; a tiny positive number for constant traces.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from calgan_sklearn.baselines import robust_noise_sd
-    >>> x = np.random.default_rng(0).normal(scale=2.0, size=10_000)
-    >>> round(robust_noise_sd(x), 1)
-    2.0
-    """
-    x = np.asarray(x, dtype=float)
-    if len(x) < 2:
-        return 1.0
-    d = np.diff(x)
-    sd = _MAD_TO_SD * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
-    if len(d) < 8 or not np.isfinite(sd) or sd <= 0:
-        # a median of a few steps is no estimate, and it is zero where fewer than
-        # half the steps differ (mostly constant traces): the root mean square
-        # step still gives the trace's own scale
-        sd = np.sqrt(np.mean(d * d) / 2.0)
-    return float(sd) if np.isfinite(sd) and sd > 0 else 1e-12
+__all__ = []
 
 
 def _looks_noiseless(x):
     """True for a non-constant trace whose median absolute step deviation is 0."""
-    d = np.diff(np.asarray(x, dtype=float))
-    return bool(np.ptp(x) > 0 and np.median(np.abs(d - np.median(d))) == 0)
+    return bool(np.ptp(x) > 0 and robust_sd(np.diff(np.asarray(x, dtype=float))) == 0)
 
 
 def estimate_ar(x, p, fudge_factor=0.98):
@@ -112,7 +70,7 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
             Calcium traces at ``fs``, NaN-padded at the end.
         y : array-like of shape (n_traces, n_frames), default=None
             True spike counts per frame. Without ``y`` nothing is calibrated
-            (``scale_ = 1``) and predictions are in the method's own units.
+            (``calibration_scale_ = 1``) and predictions are in the method's own units.
 
         Returns
         -------
@@ -123,11 +81,11 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
         self._check_params()
         Xn = self._normalize(X)
         self._fit_traces(Xn, y)
-        self.scale_ = 1.0
+        self.calibration_scale_ = 1.0
         if y is not None and self.calibrate:
             if not np.nansum(y) > 0:  # nothing to calibrate on (warned by the input check)
                 return self
-            self.scale_ = self._calibrate_scale(self._infer_all(Xn), y)
+            self.calibration_scale_ = self._calibrate_scale(self._infer_all(Xn), y)
         return self
 
     def predict(self, X):
@@ -143,10 +101,10 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
         rates : ndarray of shape (n_traces, n_frames)
             Non-negative rates, NaN exactly where ``X`` is NaN.
         """
-        check_is_fitted(self, "scale_")
+        check_is_fitted(self, "calibration_scale_")
         X = self._check_predict_input(X)
         self._check_min_frames(X)
-        return self._infer_all(self._normalize(X)) * self.scale_
+        return self._infer_all(self._normalize(X)) * self.calibration_scale_
 
     # -- hooks for subclasses ----------------------------------------------------
     def _check_params(self):
@@ -188,7 +146,7 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=4,
             )
-        return self._map_traces(X, lambda x: x / robust_noise_sd(x))
+        return map_traces(X, lambda x: normalize(x, self.normalize)[0])
 
     def _infer_all(self, X):
         out = np.full(X.shape, np.nan)

@@ -8,7 +8,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from sklearn.utils._param_validation import Interval
 
-from ._base import _MAD_TO_SD, _TraceBaseline
+from ..signal import robust_sd
+from ._base import _TraceBaseline
 
 __all__ = ["DerivativeDetector"]
 
@@ -30,17 +31,18 @@ class DerivativeDetector(_TraceBaseline):
         Soft threshold in robust SDs (median absolute deviation) of the
         derivative; slopes below it count as noise.
     normalize : {"noise"} or None, default="noise"
-        ``"noise"`` divides each trace by its robust noise SD first, so
-        arbitrary-unit recordings share one calibration scale.
+        ``"noise"`` divides each trace by its robust noise SD
+        (:func:`calgan_sklearn.signal.noise_sd`) first, so arbitrary-unit
+        recordings share one calibration scale; ``None`` uses the traces as given.
     calibrate : bool, default=True
-        Whether ``fit(X, y)`` learns ``scale_`` by least squares of the summed
-        activity of each training trace onto its true spike count.
+        Whether ``fit(X, y)`` learns ``calibration_scale_`` by least squares of
+        the summed activity of each training trace onto its true spike count.
     fs : float, default=100.0
         Frame rate of the traces in Hz.
 
     Attributes
     ----------
-    scale_ : float
+    calibration_scale_ : float
         Spikes per unit of thresholded slope (1.0 when not calibrated).
 
     See Also
@@ -78,5 +80,4 @@ class DerivativeDetector(_TraceBaseline):
         xs = gaussian_filter1d(x, width, mode="nearest") if width > 0 else x
         # backward difference: a spike in frame t raises frame t over frame t - 1
         d = np.diff(xs, prepend=xs[0])
-        spread = _MAD_TO_SD * np.median(np.abs(d - np.median(d)))
-        return d - self.threshold * spread
+        return d - self.threshold * robust_sd(d)

@@ -50,19 +50,19 @@ class OASIS(_TraceBaseline):
         Number of large isolated events OASIS uses to refine ``g`` per trace
         (0: no refinement).
     normalize : {"noise"} or None, default="noise"
-        ``"noise"`` divides each trace by its robust noise SD before
-        deconvolution, so recordings in arbitrary units share one calibration
-        scale. OASIS is otherwise scale-equivariant; ``None`` leaves traces
-        untouched.
+        ``"noise"`` divides each trace by its robust noise SD
+        (:func:`calgan_sklearn.signal.noise_sd`) before deconvolution, so
+        recordings in arbitrary units share one calibration scale. OASIS is
+        otherwise scale-equivariant; ``None`` leaves traces untouched.
     calibrate : bool, default=True
-        Whether ``fit(X, y)`` learns ``scale_`` by least squares of the summed
-        activity of each training trace onto its true spike count.
+        Whether ``fit(X, y)`` learns ``calibration_scale_`` by least squares of
+        the summed activity of each training trace onto its true spike count.
     fs : float, default=100.0
         Frame rate of the traces in Hz.
 
     Attributes
     ----------
-    scale_ : float
+    calibration_scale_ : float
         Spikes per unit of deconvolved activity (1.0 when not calibrated).
 
     See Also

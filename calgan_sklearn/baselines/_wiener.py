@@ -8,7 +8,8 @@ import numpy as np
 from scipy import fft as sp_fft
 from sklearn.utils._param_validation import Interval
 
-from ._base import _TraceBaseline, estimate_ar, robust_noise_sd
+from ..signal import map_traces, noise_sd, trace_lengths
+from ._base import _TraceBaseline, estimate_ar
 
 __all__ = ["WienerDeconvolution"]
 
@@ -39,11 +40,12 @@ class WienerDeconvolution(_TraceBaseline):
         Ratio of spike-signal power per frame to noise power. ``None``
         estimates it for every trace from its variance and noise level.
     normalize : {"noise"} or None, default="noise"
-        ``"noise"`` divides each trace by its robust noise SD first, so
-        arbitrary-unit recordings share one calibration scale.
+        ``"noise"`` divides each trace by its robust noise SD
+        (:func:`calgan_sklearn.signal.noise_sd`) first, so arbitrary-unit
+        recordings share one calibration scale; ``None`` uses the traces as given.
     calibrate : bool, default=True
-        Whether ``fit(X, y)`` learns ``scale_`` by least squares of the summed
-        activity of each training trace onto its true spike count.
+        Whether ``fit(X, y)`` learns ``calibration_scale_`` by least squares of
+        the summed activity of each training trace onto its true spike count.
     fs : float, default=100.0
         Frame rate of the traces in Hz.
 
@@ -51,7 +53,7 @@ class WienerDeconvolution(_TraceBaseline):
     ----------
     tau_decay_ : float
         Decay time constant used for prediction (s).
-    scale_ : float
+    calibration_scale_ : float
         Spikes per unit of deconvolved activity (1.0 when not calibrated).
 
     See Also
@@ -116,15 +118,13 @@ class WienerDeconvolution(_TraceBaseline):
         for tau in _TAU_GRID:
             if tau <= self.tau_rise:
                 continue
-            rates = self._map_traces(X, lambda x, tau=tau: self._deconvolve(x, tau))
+            rates = map_traces(X, lambda x, tau=tau: self._deconvolve(x, tau))
             score = np.nanmean(spikefinder_correlation(y, rates, fs=self._fs(), average=False))
             if score > best_score:
                 best, best_score = tau, score
         return float(best)
 
     def _estimate_tau(self, X):
-        from .._validation import trace_lengths
-
         taus = []
         for i, n in enumerate(trace_lengths(X)):
             g = estimate_ar(X[i, :n], 1, fudge_factor=1.0)[0][0]
@@ -153,7 +153,7 @@ class WienerDeconvolution(_TraceBaseline):
         nfft = sp_fft.next_fast_len(len(xp) + len(h))
         H = sp_fft.rfft(h, nfft)
         if self.snr is None:
-            sn = robust_noise_sd(x)
+            sn = noise_sd(x)
             power = max(np.var(x) - sn**2, 1e-3 * sn**2) / float(h @ h)
             inv_snr = sn**2 / power
         else:

@@ -6,11 +6,12 @@ rate ``fs`` and per-trace ``dataset`` / ``neuron`` / ``indicator`` labels usable
 as ``groups=`` for scikit-learn's group splitters.
 """
 
+# moved to calgan_sklearn.signal; importable from here as before
+from ..signal import bin_spike_times, rebin_counts, resample_calcium, resample_traces
 from ._auto import concat_bunches, detect_layout, load_folder
 from ._cascade import load_cascade
 from ._csv import read_calcium_csv, read_traces_csv, write_rates_csv
 from ._labels import SPIKEFINDER_INDICATORS
-from ._resample import bin_spike_times, rebin_counts, resample_calcium, resample_traces
 from ._simulate import INDICATORS, estimate_decay_time, make_calcium
 from ._spikefinder import load_spikefinder, write_spikefinder
 from ._weights import dataset_weights

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .._validation import check_fs
+from ..signal import pad_traces
 
 __all__ = ["concat_bunches", "detect_layout", "load_folder"]
 
@@ -62,17 +63,10 @@ def concat_bunches(bunches):
             f"cannot stack data recorded at different rates {sorted(rates)} Hz; "
             "load them with a common fs."
         )
-    width = max(b.calcium.shape[1] for b in bunches)
     labelled = all(b.spikes is not None for b in bunches)
-
-    def pad(a):
-        out = np.full((a.shape[0], width), np.nan)
-        out[:, : a.shape[1]] = a
-        return out
-
     out = Bunch(
-        calcium=np.vstack([pad(b.calcium) for b in bunches]),
-        spikes=np.vstack([pad(b.spikes) for b in bunches]) if labelled else None,
+        calcium=pad_traces([row for b in bunches for row in b.calcium]),
+        spikes=pad_traces([row for b in bunches for row in b.spikes]) if labelled else None,
         fs=rates.pop(),
         DESCR="\n\n".join(str(b.get("DESCR", "")) for b in bunches),
     )
@@ -102,8 +96,8 @@ def load_folder(paths, fs=100.0, split="train"):
     data : Bunch
         Same fields as :func:`load_spikefinder`.
     """
+    from ..signal import resample_traces
     from . import load_cascade, load_spikefinder
-    from ._resample import resample_traces
 
     fs = check_fs(fs)
     if isinstance(paths, (str, Path)):

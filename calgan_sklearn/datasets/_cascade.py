@@ -10,8 +10,8 @@ from scipy.io import loadmat
 from sklearn.utils import Bunch
 
 from .._validation import check_fs
-from ._labels import indicator_from_label, stack_padded
-from ._resample import bin_spike_times, resample_calcium
+from ..signal import bin_spike_times, pad_traces, resample_calcium
+from ._labels import indicator_from_label
 
 __all__ = ["load_cascade"]
 
@@ -296,8 +296,8 @@ def load_cascade(path, fs=None):
 
     datasets = np.asarray([r["dataset"] for r in records], dtype=str)
     return Bunch(
-        calcium=stack_padded(calcium),
-        spikes=stack_padded(spikes),
+        calcium=pad_traces(calcium),
+        spikes=pad_traces(spikes),
         fs=fs_out,
         dataset=datasets,
         neuron=np.asarray([r["neuron"] for r in records], dtype=str),

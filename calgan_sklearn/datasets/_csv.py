@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._validation import trace_lengths
+from ..signal import trace_lengths
 
 __all__ = ["read_calcium_csv", "read_traces_csv", "write_rates_csv"]
 

@@ -1,12 +1,10 @@
-"""Per-trace labels shared by every loader: indicators and NaN-padded stacking."""
+"""Per-trace labels shared by every loader: the indicator of each dataset."""
 
 from __future__ import annotations
 
 import re
 
-import numpy as np
-
-__all__ = ["SPIKEFINDER_INDICATORS", "indicator_from_label", "stack_padded"]
+__all__ = ["SPIKEFINDER_INDICATORS", "indicator_from_label"]
 
 #: Indicator of each SpikeFinder dataset (Berens et al. 2018, PLoS Comput Biol,
 #: Table 1; the test datasets 1-5 use the same indicators as training 1-5).
@@ -59,12 +57,3 @@ def indicator_from_label(label):
         return "unknown"
     name = match.group(1) or match.group(2)
     return INDICATOR_ALIASES.get(name, name)
-
-
-def stack_padded(rows, n_frames=None):
-    """Stack 1-D arrays of different lengths into a NaN-padded 2-D float array."""
-    width = max((len(r) for r in rows), default=0) if n_frames is None else n_frames
-    out = np.full((len(rows), width), np.nan)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r
-    return out

@@ -10,7 +10,8 @@ from scipy.optimize import curve_fit
 from scipy.signal import lfilter
 from sklearn.utils import Bunch, check_random_state
 
-from .._validation import check_fs, check_spikes, check_traces, trace_lengths
+from .._validation import check_fs, check_spikes, check_traces
+from ..signal import trace_lengths
 
 __all__ = ["INDICATORS", "make_calcium", "estimate_decay_time"]
 

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from .._validation import trace_lengths
+from ..signal import pad_traces, trace_lengths, unpad_traces
 from ._csv import _check_new_files, _write_csv, read_traces_csv
-from ._labels import indicator_from_label, stack_padded
+from ._labels import indicator_from_label
 
 __all__ = ["load_spikefinder", "write_spikefinder"]
 
@@ -44,7 +44,7 @@ def _load_one(path, label, split, require_spikes):
     cfile = path / f"{label}.{split}.calcium.csv"
     sfile = path / f"{label}.{split}.spikes.csv"
     cX, columns = read_traces_csv(cfile, "calcium")
-    calcium = [x[:n] for x, n in zip(cX, trace_lengths(cX))]
+    calcium = unpad_traces(cX)
     spikes = None
     if sfile.exists():
         sX, scolumns = read_traces_csv(sfile, "spikes")
@@ -53,7 +53,7 @@ def _load_one(path, label, split, require_spikes):
                 f"{cfile} has columns {columns} but {sfile} has "
                 f"{scolumns}; both must list the same neurons."
             )
-        spikes = [x[:n] for x, n in zip(sX, trace_lengths(sX))]
+        spikes = unpad_traces(sX)
         for col, c, s in zip(columns, calcium, spikes):
             if len(c) != len(s):
                 raise ValueError(
@@ -211,8 +211,8 @@ def load_spikefinder(path, split="train", datasets=None, *, as_frame=False, requ
     labels = np.asarray(labels, dtype=str)
     columns = np.asarray(columns, dtype=str)
     bunch = Bunch(
-        calcium=stack_padded(calcium),
-        spikes=None if len(unlabeled) == len(wanted) else stack_padded(spikes),
+        calcium=pad_traces(calcium),
+        spikes=None if len(unlabeled) == len(wanted) else pad_traces(spikes),
         fs=SPIKEFINDER_FS,
         dataset=labels,
         neuron=np.char.add(np.char.add(labels, "/"), columns),

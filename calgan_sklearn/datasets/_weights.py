@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import trace_lengths
+from ..signal import trace_lengths
 
 __all__ = ["dataset_weights"]
 

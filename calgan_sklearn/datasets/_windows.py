@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .._validation import check_spikes, check_traces, trace_lengths
+from .._validation import check_spikes, check_traces
+from ..signal import trace_lengths
 
 __all__ = ["make_windows"]
 

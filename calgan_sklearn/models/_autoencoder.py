@@ -26,7 +26,7 @@ class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
     ``make_pipeline(CalciumAutoencoder(), LogisticRegression())``. With
     ``variational=True`` it is a (beta-)VAE and :meth:`sample` draws new windows.
 
-    With ``normalize="window"`` each window's baseline and noise level are taken
+    With ``normalize="noise"`` each window's baseline and noise level are taken
     out before encoding and appended to the code as two extra features
     (``baseline``, ``log_noise``), so the transform stays invertible.
 
@@ -44,7 +44,7 @@ class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
         Train a variational autoencoder (Gaussian code, KL penalty).
     beta : float, default=1.0
         Weight of the KL term when ``variational``.
-    normalize : {"window", "global"} or None, default="window"
+    normalize : {"noise", "global"} or None, default="noise"
         Input scaling (as in :class:`SpikeClassifier`).
     epochs : int, default=20
         Passes over the windows per ``fit``.
@@ -126,7 +126,7 @@ class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
         depth=2,
         variational=False,
         beta=1.0,
-        normalize="window",
+        normalize="noise",
         epochs=20,
         batch_size=64,
         learning_rate=1e-3,
@@ -206,7 +206,7 @@ class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
         if self._has_stats():
             loc, scale = X[:, -2], np.exp(X[:, -1])
         else:
-            loc, scale = np.full(len(X), self.offset_), np.full(len(X), self.scale_)
+            loc, scale = np.full(len(X), self.input_offset_), np.full(len(X), self.input_scale_)
         return self._decode(X[:, : self.latent_dim], loc, scale)
 
     def score(self, X, y=None):
@@ -247,7 +247,7 @@ class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
 
     # ---------------------------------------------------------------- hooks
     def _has_stats(self):
-        return self.normalize == "window"
+        return self.normalize == "noise"
 
     def _build_model(self):
         arch = dict(

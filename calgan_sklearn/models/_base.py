@@ -54,7 +54,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["BaseKerasEstimator", "load", "load_metadata", "window_noise"]
+from ..signal import noise_sd
+
+__all__ = ["BaseKerasEstimator", "load", "load_metadata"]
 
 _FORMAT_VERSION = 1
 _ESTIMATOR_FILE = "estimator.json"
@@ -77,8 +79,20 @@ COMMON_PARAMETER_CONSTRAINTS = {
     "distribute": ["boolean"],
 }
 
-#: Constraint of the ``normalize`` parameter shared by the window estimators.
-NORMALIZE_CONSTRAINT = [StrOptions({"window", "global"}), None]
+#: Constraint of the ``normalize`` parameter shared by the window estimators
+#: (the values mean what :mod:`calgan_sklearn.signal` says).
+NORMALIZE_CONSTRAINT = [StrOptions({"noise", "global"}), None]
+
+#: Names changed since estimators could be saved (old -> new): parameters, fitted
+#: attributes and their ``.keras`` files. ``load`` and unpickling read the old ones.
+_RENAMED = {
+    "normalization": "normalize",
+    "discriminator_": "critic_",
+    "offset_": "input_offset_",
+    "scale_": "input_scale_",
+}
+#: Parameter values changed since (parameter -> {old: new}).
+_RENAMED_VALUES = {"normalize": {"window": "noise"}}
 
 #: Estimator classes ``load`` may instantiate (filled by ``__init_subclass__``);
 #: ``load`` never imports a class named in a file.
@@ -117,31 +131,6 @@ def gpu_available():
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
-
-
-def window_noise(X):
-    """Per-window noise standard deviation from the median absolute first difference.
-
-    ``median(|x[t+1] - x[t]|) / (0.6745 * sqrt(2))`` is a robust estimate of
-    white-noise sigma that calcium transients barely move. Windows where it is
-    zero fall back to their standard deviation, then to 1.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_windows, window_length)
-
-    Returns
-    -------
-    ndarray of shape (n_windows,)
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if X.shape[1] > 1:
-        sigma = np.median(np.abs(np.diff(X, axis=1)), axis=1) / (0.6745 * np.sqrt(2.0))
-    else:
-        sigma = np.zeros(X.shape[0])
-    std = X.std(axis=1)
-    sigma = np.where(sigma > 1e-12, sigma, std)
-    return np.where(sigma > 1e-12, sigma, 1.0)
 
 
 class BaseKerasEstimator(BaseEstimator):
@@ -417,36 +406,38 @@ class BaseKerasEstimator(BaseEstimator):
     def _fit_scaling(self, X):
         """Learn the input scaling selected by ``self.normalize``.
 
-        ``"window"``: subtract each window's 20th percentile (its baseline) and
-        divide by its noise sigma (:func:`window_noise`), then by one global
-        factor so the training windows have unit variance; the pairs (baseline,
-        noise) of up to 4096 training windows are kept in ``window_loc_`` /
-        ``window_scale_`` to bring generated windows back to data units.
-        ``"global"``: subtract the global mean, divide by the global std.
+        ``"noise"``: subtract each window's 20th percentile (its baseline) and
+        divide by its noise sigma (:func:`calgan_sklearn.signal.noise_sd`, steps
+        not centred), then
+        by one global factor so the training windows have unit variance; the
+        pairs (baseline, noise) of up to 4096 training windows are kept in
+        ``window_loc_`` / ``window_scale_`` to bring generated windows back to
+        data units. ``"global"``: subtract the global mean, divide by the
+        global std. ``input_offset_`` and ``input_scale_`` hold the global parts.
         """
         mode = getattr(self, "normalize", None)
-        self.offset_, self.scale_ = 0.0, 1.0
+        self.input_offset_, self.input_scale_ = 0.0, 1.0
         if mode == "global":
-            self.offset_ = float(X.mean())
-            self.scale_ = float(X.std()) if X.std() > 1e-12 else 1.0
-        elif mode == "window":
+            self.input_offset_ = float(X.mean())
+            self.input_scale_ = float(X.std()) if X.std() > 1e-12 else 1.0
+        elif mode == "noise":
             loc, noise = self._window_stats(X)
             z = (X - loc[:, None]) / noise[:, None]
-            self.scale_ = float(z.std()) if z.std() > 1e-12 else 1.0
+            self.input_scale_ = float(z.std()) if z.std() > 1e-12 else 1.0
             keep = check_random_state(self._seed).permutation(len(X))[:4096]
             self.window_loc_, self.window_scale_ = loc[keep], noise[keep]
 
     @staticmethod
     def _window_stats(X):
-        return np.percentile(X, 20, axis=1), window_noise(X)
+        return np.percentile(X, 20, axis=1), noise_sd(X, axis=1, center=False)
 
     def _scale(self, X):
         """Windows in data units -> normalised float32 ``(n, L)`` plus per-window loc/scale."""
-        if getattr(self, "normalize", None) == "window":
+        if getattr(self, "normalize", None) == "noise":
             loc, noise = self._window_stats(X)
         else:
-            loc, noise = np.full(len(X), self.offset_), np.ones(len(X))
-        scale = noise * self.scale_
+            loc, noise = np.full(len(X), self.input_offset_), np.ones(len(X))
+        scale = noise * self.input_scale_
         Z = (X - loc[:, None]) / scale[:, None]
         return Z.astype(np.float32), loc, scale
 
@@ -455,10 +446,10 @@ class BaseKerasEstimator(BaseEstimator):
 
     def _draw_loc_scale(self, n, rng):
         """(loc, scale) pairs for generated windows: drawn from the training windows."""
-        if getattr(self, "normalize", None) == "window":
+        if getattr(self, "normalize", None) == "noise":
             idx = rng.randint(len(self.window_loc_), size=n)
-            return self.window_loc_[idx], self.window_scale_[idx] * self.scale_
-        return np.full(n, self.offset_), np.full(n, self.scale_)
+            return self.window_loc_[idx], self.window_scale_[idx] * self.input_scale_
+        return np.full(n, self.input_offset_), np.full(n, self.input_scale_)
 
     # ------------------------------------------------------------- prediction
     def _predict_network(self, model, inputs, batch_size=4096):
@@ -489,6 +480,7 @@ class BaseKerasEstimator(BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        state = _upgrade_names(state)
         state = {k: v.load() if isinstance(v, _SerializedModel) else v for k, v in state.items()}
         super().__setstate__(state)
         if self.__sklearn_is_fitted__() and "model_" not in self.__dict__:
@@ -570,7 +562,7 @@ class BaseKerasEstimator(BaseEstimator):
                 f"{path / _ESTIMATOR_FILE} holds an invalid parameter: {exc}"
             ) from None
         models = {
-            name: _load_keras_file(path / f"{name}.keras") for name in klass._keras_attributes
+            name: _load_keras_file(_keras_file(path, name)) for name in klass._keras_attributes
         }
         for key, value in state.items():
             setattr(est, key, value)
@@ -716,6 +708,7 @@ def _read_estimator_json(path, base):
     for key, value in (("params", params), ("state", state), ("metadata", metadata)):
         if not isinstance(value, dict):
             raise ValueError(f"{file}: {key!r} must be a JSON object, got {type(value).__name__}.")
+    params, state = _upgrade_names(params), _upgrade_names(state)
     # parameters added after a model was saved take their defaults (which keep the
     # old behaviour); a name the class does not know means an edited or newer file
     unknown = sorted(set(params) - set(klass._get_param_names()))
@@ -740,6 +733,24 @@ def _read_estimator_json(path, base):
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"{file}: a fitted array cannot be read ({exc}).") from None
     return klass, params, state, metadata
+
+
+def _upgrade_names(entries):
+    """Parameters or fitted state with the names and values of :data:`_RENAMED`."""
+    out = {_RENAMED.get(k, k): v for k, v in entries.items()}
+    for key, values in _RENAMED_VALUES.items():
+        if isinstance(out.get(key), str):
+            out[key] = values.get(out[key], out[key])
+    return out
+
+
+def _keras_file(path, name):
+    """``<name>.keras`` in ``path``, or the file of the name's old spelling if only it exists."""
+    file = path / f"{name}.keras"
+    if not file.is_file():
+        old = [path / f"{k}.keras" for k, v in _RENAMED.items() if v == name]
+        file = next((f for f in old if f.is_file()), file)
+    return file
 
 
 def _load_keras_file(file):

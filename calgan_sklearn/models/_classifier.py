@@ -40,11 +40,12 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
         Number of strided convolution blocks.
     dropout : float, default=0.0
         Dropout rate before the output layer.
-    normalize : {"window", "global"} or None, default="window"
-        Input scaling. ``"window"`` removes each window's baseline and divides
-        by its noise level, which makes recordings with different units and
-        indicators comparable; ``"global"`` standardises with the training mean
-        and std; ``None`` uses the raw values.
+    normalize : {"noise", "global"} or None, default="noise"
+        Input scaling. ``"noise"`` removes each window's baseline (its 20th
+        percentile) and divides by its robust noise SD
+        (:func:`calgan_sklearn.signal.noise_sd`), which makes recordings with
+        different units and indicators comparable; ``"global"`` standardises
+        with the training mean and std; ``None`` uses the raw values.
     class_weight : "balanced", dict or None, default=None
         Weights of the classes in the loss (as in scikit-learn); ``"balanced"``
         compensates rare spike windows.
@@ -93,8 +94,8 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
         Epochs trained.
     n_features_in_ : int
         Window length.
-    scale_ : float
-        Global factor of the input scaling.
+    input_offset_, input_scale_ : float
+        Global offset and factor of the input scaling.
 
     See Also
     --------
@@ -131,7 +132,7 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
         kernel_size=5,
         depth=2,
         dropout=0.0,
-        normalize="window",
+        normalize="noise",
         class_weight=None,
         init=None,
         epochs=10,
@@ -294,7 +295,7 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
                 f"{theirs} but this classifier has {mine}; build both with the same "
                 "architecture and window length."
             )
-        return gan.discriminator_
+        return gan.critic_
 
     def _build_model(self):
         model = build_classifier(

@@ -64,7 +64,7 @@ class CalciumGAN(BaseKerasEstimator):
         Critic updates per generator update.
     gp_weight : float, default=10.0
         Weight of the gradient penalty.
-    normalize : {"window", "global"} or None, default="window"
+    normalize : {"noise", "global"} or None, default="noise"
         Input scaling (as in :class:`SpikeClassifier`).
     epochs : int, default=50
         Passes over the windows per ``fit``.
@@ -97,7 +97,7 @@ class CalciumGAN(BaseKerasEstimator):
     generator_ : keras.Model
         ``noise (n, latent_dim)`` [+ ``condition (n, window_length, c)``] ->
         normalised windows ``(n, window_length, 1)``.
-    discriminator_ : keras.Model
+    critic_ : keras.Model
         The critic, ``(n, window_length, 1 + c)`` -> ``(n, 1)`` scores.
     model_ : ConditionalWGAN
         The training wrapper around both.
@@ -133,7 +133,7 @@ class CalciumGAN(BaseKerasEstimator):
     ((3, 16), None)
     """
 
-    _keras_attributes = ("generator_", "discriminator_")
+    _keras_attributes = ("generator_", "critic_")
     _monitor = "val_w_dist"
 
     _parameter_constraints = {
@@ -156,7 +156,7 @@ class CalciumGAN(BaseKerasEstimator):
         depth=2,
         n_critic=2,
         gp_weight=10.0,
-        normalize="window",
+        normalize="noise",
         epochs=50,
         batch_size=64,
         learning_rate=5e-4,
@@ -252,7 +252,7 @@ class CalciumGAN(BaseKerasEstimator):
         x = self._scale(X)[0][..., None]
         if self.conditioning_ is not None:
             x = np.concatenate([x, self._condition_array(y)], axis=-1)
-        return self._predict_network(self.discriminator_, x)[:, 0]
+        return self._predict_network(self.critic_, x)[:, 0]
 
     # ---------------------------------------------------------------- hooks
     def _check_y(self, y, X, *, reset):
@@ -321,13 +321,13 @@ class CalciumGAN(BaseKerasEstimator):
         )
         c = self._n_cond_channels()
         self.generator_ = build_generator(self.n_features_in_, self.latent_dim, c, **arch)
-        self.discriminator_ = build_critic(self.n_features_in_, c, **arch)
+        self.critic_ = build_critic(self.n_features_in_, c, **arch)
         return self._assemble_model()
 
     def _assemble_model(self):
         return ConditionalWGAN(
             self.generator_,
-            self.discriminator_,
+            self.critic_,
             self.latent_dim,
             n_critic=self.n_critic,
             gp_weight=self.gp_weight,

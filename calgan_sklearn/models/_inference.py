@@ -32,9 +32,17 @@ from scipy.ndimage import gaussian_filter1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_fs, trace_lengths
+from .._validation import check_fs
 from ..base import SpikeInferenceMixin
-from ..baselines._base import robust_noise_sd as noise_sd
+from ..signal import (
+    group_means,
+    noise_sd,
+    rebin_frames,
+    rolling_baseline,
+    spread_groups,
+    trace_lengths,
+    trace_scale,
+)
 from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 
 __all__ = [
@@ -43,7 +51,6 @@ __all__ = [
     "member_mse",
     "network_rate",
     "normalize_traces",
-    "rolling_baseline",
     "trace_statistics",
 ]
 
@@ -56,7 +63,7 @@ MIN_FS, MAX_FS = 7.5, 1000.0
 TRAINING_RATES = (7.5, 10.0, 12.5, 15.0, 17.5, 20.0, 25.0, 30.0)
 #: The rate channel of the input is ``log(rate / REFERENCE_FS)``.
 REFERENCE_FS = 20.0
-#: With ``normalization="noise"``, traces are in units of this many noise SDs,
+#: With ``normalize="noise"``, traces are in units of this many noise SDs,
 #: which keeps typical inputs of order 1.
 NOISE_UNITS = 10.0
 #: Kernel size of the first convolution.
@@ -106,98 +113,9 @@ def network_rate(fs):
     return factor, fs / factor
 
 
-def _group_means(x, factor):
-    """Means of consecutive groups of ``factor`` frames (the last may be shorter)."""
-    if factor == 1:
-        return np.asarray(x, dtype=np.float64)
-    n = len(x)
-    full = n // factor * factor
-    out = x[:full].reshape(-1, factor).mean(axis=1)
-    if full < n:
-        out = np.append(out, x[full:].mean())
-    return out
-
-
-def _spread(rates, factor, n):
-    """Each group's expected count spread evenly over its ``factor`` frames."""
-    if factor == 1:
-        return rates[:n]
-    out = np.repeat(rates / factor, factor)[:n]
-    rest = n - (len(rates) - 1) * factor
-    if 0 < rest < factor:  # the last, shorter group
-        out[-rest:] = rates[-1] / rest
-    return out
-
-
-def _rebin(x, fs_in, fs_out, *, kind):
-    """Resample one trace: bin means (calcium) or bin sums (counts), any ratio.
-
-    Frame ``k`` of the output covers input time ``[k, k + 1) * fs_in / fs_out``
-    (in input frames); partial frames count in proportion to their overlap.
-    """
-    step = fs_in / fs_out
-    n_out = int(math.floor(len(x) / step))
-    if n_out < 1:
-        return np.zeros(0)
-    cum = np.concatenate([[0.0], np.cumsum(np.asarray(x, dtype=np.float64))])
-    edges = np.arange(n_out + 1) * step
-    sums = np.diff(np.interp(edges, np.arange(len(cum)), cum))
-    return sums / step if kind == "calcium" else sums
-
-
 # --------------------------------------------------------------------------- #
 # Per-trace normalisation
 # --------------------------------------------------------------------------- #
-def rolling_baseline(x, window, percentile=10.0, fs=MAX_NETWORK_FS, bin_s=0.5):
-    """Slowly varying baseline: a running low percentile of the trace.
-
-    The trace is averaged in bins of ``bin_s`` seconds (which averages the
-    noise away), the ``percentile`` of those bin means is taken over a running
-    window of ``window`` seconds, and the result is interpolated back onto
-    every frame. Cost is linear in the trace length.
-
-    Parameters
-    ----------
-    x : 1-D ndarray
-        One trace without NaN, at ``fs``.
-    window : float
-        Length of the running window in seconds; traces shorter than that get
-        a window of their whole length.
-    percentile : float, default=10.0
-        Percentile of the bin means taken as the baseline.
-    fs : float, default=30.0
-        Frame rate of ``x`` in Hz.
-    bin_s : float, default=0.5
-        Bin length in seconds.
-
-    Returns
-    -------
-    baseline : ndarray of the shape of ``x``
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from calgan_sklearn.models._inference import rolling_baseline
-    >>> t = np.arange(18_000) / 30.0
-    >>> drift = 5.0 * t / t[-1]  # a slow rise of 5 units over 10 minutes
-    >>> x = drift + np.random.default_rng(0).normal(0, 0.1, t.size)
-    >>> float(np.abs(rolling_baseline(x, 60.0, fs=30.0) - drift).max()) < 0.5
-    True
-    """
-    from scipy.ndimage import percentile_filter
-
-    x = np.asarray(x, dtype=np.float64)
-    k = max(int(round(bin_s * fs)), 1)
-    n_bins = len(x) // k
-    if n_bins < 3:
-        return np.full(len(x), np.percentile(x, percentile))
-    means = x[: n_bins * k].reshape(n_bins, k).mean(axis=1)
-    size = int(min(max(round(window / bin_s), 1), n_bins))
-    base = percentile_filter(means, percentile, size=size, mode="nearest")
-    centres = (np.arange(n_bins) + 0.5) * k - 0.5
-    return np.interp(np.arange(len(x)), centres, base)
-
-
 def normalize_traces(
     traces, method="noise", baseline_percentile=10.0, baseline_window=None, fs=MAX_NETWORK_FS
 ):
@@ -209,15 +127,15 @@ def normalize_traces(
         Traces without NaN, at the network's frame rate ``fs``.
     method : {"noise", "spread"}, default="noise"
         ``"noise"`` divides by ``NOISE_UNITS`` times the robust noise SD
-        (:func:`calgan_sklearn.baselines.robust_noise_sd`); ``"spread"``
-        divides by the difference between the trace's 95th and 5th
-        percentiles.
+        (:func:`calgan_sklearn.signal.noise_sd`); ``"spread"`` divides by the
+        difference between the trace's 95th and 5th percentiles
+        (:func:`calgan_sklearn.signal.trace_scale`).
     baseline_percentile : float, default=10.0
         Percentile of the trace subtracted as its baseline.
     baseline_window : float or None, default=None
         ``None`` subtracts one baseline per trace; a number subtracts a
-        running baseline (:func:`rolling_baseline`) over windows of that many
-        seconds, which follows slow drift.
+        running baseline (:func:`calgan_sklearn.signal.rolling_baseline`) over
+        windows of that many seconds, which follows slow drift.
     fs : float, default=30.0
         Frame rate of the traces (only used with ``baseline_window``).
 
@@ -243,11 +161,7 @@ def normalize_traces(
         else:
             base = rolling_baseline(x, baseline_window, baseline_percentile, fs=fs)
         sd = noise_sd(x)
-        if method == "noise":
-            scale = sd * NOISE_UNITS
-        else:
-            p5, p95 = np.percentile(x, [5.0, 95.0])
-            scale = p95 - p5
+        scale = sd * NOISE_UNITS if method == "noise" else trace_scale(x, method)
         scale = scale if np.isfinite(scale) and scale > 1e-12 else 1.0
         out.append(((x - base) / scale).astype(np.float32))
         noise.append(sd / scale)
@@ -656,15 +570,16 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         frames on each side (4.2 s at 30 Hz, 17 s at 7.5 Hz).
     dilation_base : int, default=2
         Growth factor of the dilation from block to block.
-    normalization : {"noise", "spread"}, default="noise"
-        Per-trace normalisation: subtract a low percentile as baseline and
-        divide by the robust noise SD (``"noise"``) or by the 5-95 percentile
-        spread (``"spread"``).
+    normalize : {"noise", "spread"}, default="noise"
+        Per-trace normalisation (:func:`normalize_traces`): subtract a low
+        percentile as baseline and divide by ten robust noise SDs
+        (``"noise"``, :func:`calgan_sklearn.signal.noise_sd`) or by the 5-95
+        percentile spread (``"spread"``).
     baseline_window : float or None, default=None
         ``None`` subtracts one baseline (the 10th percentile) per trace; a
         number of seconds subtracts a running 10th percentile over windows of
-        that length instead (:func:`rolling_baseline`), so slow drift of the
-        baseline is not read as activity.
+        that length instead (:func:`calgan_sklearn.signal.rolling_baseline`),
+        so slow drift of the baseline is not read as activity.
     units : {"dff", "arbitrary"}, default="dff"
         Units of the traces passed to ``predict`` (and, unless ``fit`` is told
         otherwise, to ``fit``): ``"dff"`` for dF/F (as CASCADE expects), whose
@@ -774,7 +689,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         "kernel_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "depth": [Interval(numbers.Integral, 0, None, closed="left")],
         "dilation_base": [Interval(numbers.Integral, 1, None, closed="left")],
-        "normalization": [StrOptions({"noise", "spread"})],
+        "normalize": [StrOptions({"noise", "spread"})],
         "baseline_window": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "units": [StrOptions({"dff", "arbitrary"})],
         "target_sigma": [Interval(numbers.Real, 0, None, closed="left")],
@@ -796,7 +711,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         kernel_size=3,
         depth=7,
         dilation_base=2,
-        normalization="noise",
+        normalize="noise",
         baseline_window=None,
         units="dff",
         target_sigma=0.04,
@@ -825,7 +740,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self.kernel_size = kernel_size
         self.depth = depth
         self.dilation_base = dilation_base
-        self.normalization = normalization
+        self.normalize = normalize
         self.baseline_window = baseline_window
         self.units = units
         self.target_sigma = target_sigma
@@ -898,7 +813,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         X = self._check_predict_input(X)
         factor, rate = network_rate(self.fs)
         lengths = trace_lengths(X)
-        calcium = [_group_means(X[i, :n], factor) for i, n in enumerate(lengths)]
+        calcium = [group_means(X[i, :n], factor) for i, n in enumerate(lengths)]
         dff = [noise_sd(c) if self.units == "dff" else None for c in calcium]
         calcium, noise = self._normalize(calcium, rate)
         stats = [
@@ -908,7 +823,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         rates = self._predict_traces(calcium, rate, stats)
         out = np.full(X.shape, np.nan)
         for i, n in enumerate(lengths):
-            out[i, :n] = _spread(rates[i], factor, int(n))
+            out[i, :n] = spread_groups(rates[i], factor, int(n))
         return out
 
     # -- hooks of BaseKerasEstimator -----------------------------------------
@@ -968,8 +883,8 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             is_dff = self._trace_units
         banks = []
         for rate in self.training_rates_:
-            calcium = [_rebin(c, fs, rate, kind="calcium") for c in raw]
-            targets = [_rebin(t, fs, rate, kind="counts").astype(np.float32) for t in smooth]
+            calcium = [rebin_frames(c, fs, rate, kind="calcium") for c in raw]
+            targets = [rebin_frames(t, fs, rate, kind="counts").astype(np.float32) for t in smooth]
             keep = [len(c) >= 2 for c in calcium]
             calcium = [c if k else np.zeros(2) for c, k in zip(calcium, keep)]
             targets = [t if k else np.zeros(2, np.float32) for t, k in zip(targets, keep)]
@@ -991,7 +906,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             batch_size=self.batch_size,
             steps=steps,
             noise_range=(1.0, float(self.noise_max)),
-            rescale=self.normalization == "noise",
+            rescale=self.normalize == "noise",
             weights=weights,
             augment=training,
             stretch=float(self.stretch_max),
@@ -1016,7 +931,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     # -- helpers --------------------------------------------------------------
     def _normalize(self, calcium, rate):
         return normalize_traces(
-            calcium, self.normalization, baseline_window=self.baseline_window, fs=rate
+            calcium, self.normalize, baseline_window=self.baseline_window, fs=rate
         )
 
     def _check_units(self, units, X):

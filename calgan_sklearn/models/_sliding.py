@@ -18,25 +18,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import trace_lengths
 from ..base import SpikeInferenceMixin
+from ..signal import normalize, trace_lengths
 
 __all__ = ["SlidingWindowInference"]
-
-_MAD_TO_SD = 1.4826
-
-
-def _normalize_trace(x, method):
-    if method is None:
-        return x
-    if method == "zscore":
-        sd = np.std(x)
-        return (x - np.mean(x)) / (sd if sd > 0 else 1.0)
-    d = np.diff(x) if len(x) > 1 else np.zeros(1)
-    sd = _MAD_TO_SD * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
-    if not sd > 0:
-        sd = np.std(d) / np.sqrt(2.0) if np.std(d) > 0 else 1.0
-    return (x - np.median(x)) / sd
 
 
 class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstimator):
@@ -67,7 +52,8 @@ class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstima
         ``None`` samples windows uniformly.
     normalize : {"noise", "zscore"} or None, default="noise"
         Per-trace normalisation before windows are cut: ``"noise"`` subtracts
-        the median and divides by the robust noise SD (for arbitrary-unit
+        the median and divides by the robust noise SD
+        (:func:`calgan_sklearn.signal.noise_sd`; for arbitrary-unit
         recordings), ``"zscore"`` uses mean and SD, ``None`` leaves traces as
         they are.
     calibrate : bool, default=True
@@ -89,7 +75,7 @@ class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstima
         Fraction of training frames with a spike.
     sample_prior_ : float
         Fraction of spike windows in the training sample.
-    scale_ : float
+    calibration_scale_ : float
         Expected spikes per unit of corrected probability (1.0 if not calibrated).
     n_windows_ : int
         Number of training windows.
@@ -173,9 +159,9 @@ class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstima
         self.sample_prior_ = float(labels[idx].mean())
         self.n_windows_ = len(idx)
         self.estimator_ = self._fit_estimator(self._gather(views, lengths, idx), labels[idx])
-        self.scale_ = 1.0
+        self.calibration_scale_ = 1.0
         if self.calibrate:
-            self.scale_ = self._calibration_scale(views, lengths, counts, rng)
+            self.calibration_scale_ = self._calibration_scale(views, lengths, counts, rng)
         return self
 
     def predict(self, X):
@@ -213,7 +199,7 @@ class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstima
         padded = np.zeros((X.shape[0], X.shape[1] + w - 1))
         for i, n in enumerate(lengths):
             if n:
-                x = _normalize_trace(X[i, :n], self.normalize)
+                x = normalize(X[i, :n], self.normalize, baseline=50.0)[0]
                 mode = "reflect" if n > 1 else "edge"
                 padded[i, : n + w - 1] = np.pad(x, (half, w - 1 - half), mode=mode)
         return sliding_window_view(padded, w, axis=1), lengths
@@ -283,7 +269,7 @@ class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstima
             p[start : start + len(batch)] = self.estimator_.predict_proba(batch)[
                 :, self.positive_index_
             ]
-        return self._correct_prior(p) * self.scale_
+        return self._correct_prior(p) * self.calibration_scale_
 
     def _correct_prior(self, p):
         """Undo the class balance of the training sample (Bayes' rule on the odds)."""
@@ -296,7 +282,7 @@ class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstima
     def _calibration_scale(self, views, lengths, counts, rng):
         k = min(self.max_windows, len(counts))
         idx = np.sort(rng.choice(len(counts), size=k, replace=False))
-        self.scale_ = 1.0
+        self.calibration_scale_ = 1.0
         p = self._predict_windows(self._gather(views, lengths, idx))
         total = float(p.sum())
         return float(counts[idx].sum() / total) if total > 0 else 1.0
