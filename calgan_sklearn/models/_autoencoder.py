@@ -10,13 +10,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._base import COMMON_PARAMETER_CONSTRAINTS, NORMALIZE_CONSTRAINT, BaseKerasEstimator
+from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 from ._networks import GaussianSampling, build_decoder, build_encoder
+from ._scaling import NORMALIZE_CONSTRAINT, WindowScalingMixin
 
 __all__ = ["CalciumAutoencoder"]
 
 
-class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
+class CalciumAutoencoder(TransformerMixin, WindowScalingMixin, BaseKerasEstimator):
     """Convolutional autoencoder of fluorescence windows (a scikit-learn transformer).
 
     The encoder is the strided convolution trunk shared with
@@ -248,6 +249,9 @@ class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
     # ---------------------------------------------------------------- hooks
     def _has_stats(self):
         return self.normalize == "noise"
+
+    def _learn_data(self, X, y):
+        self._fit_scaling(X)
 
     def _build_model(self):
         arch = dict(

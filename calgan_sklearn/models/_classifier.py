@@ -12,13 +12,14 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
-from ._base import COMMON_PARAMETER_CONSTRAINTS, NORMALIZE_CONSTRAINT, BaseKerasEstimator
+from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 from ._networks import build_classifier, copy_trunk_weights
+from ._scaling import NORMALIZE_CONSTRAINT, WindowScalingMixin
 
 __all__ = ["SpikeClassifier"]
 
 
-class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
+class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
     """Classify windows of fluorescence (spike / no spike, spike counts, any labels).
 
     A strided 1-D convolutional network, the same trunk as

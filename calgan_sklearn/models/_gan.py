@@ -9,15 +9,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
-from ._base import COMMON_PARAMETER_CONSTRAINTS, NORMALIZE_CONSTRAINT, BaseKerasEstimator
+from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 from ._networks import ConditionalWGAN, build_critic, build_generator
+from ._scaling import NORMALIZE_CONSTRAINT, WindowScalingMixin
 
 __all__ = ["CalciumGAN"]
 
 _BANK_SIZE = 1024
 
 
-class CalciumGAN(BaseKerasEstimator):
+class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     """Conditional Wasserstein GAN (WGAN-GP) of fluorescence windows.
 
     The generator maps Gaussian noise, and optionally a condition, to a window
