@@ -115,6 +115,7 @@ def test_classifier_starts_from_gan_critic(spike_windows, tmp_path):
     )
     for a, b in zip(before, gan.critic_.get_weights()):
         np.testing.assert_array_equal(a, b)
+    assert [k for k in vars(clf) if k.startswith("_")] == ["_seed"]  # no critic parked
     # from a saved GAN directory, and from an unfitted GAN (fitted on X first)
     path = gan.save(tmp_path / "gan")
     assert SpikeClassifier(**arch, epochs=1, init=str(path)).fit(X, y).n_iter_ == 1

@@ -12,25 +12,37 @@ estimators share their input scaling through
 :class:`~calgan_sklearn.models._scaling.WindowScalingMixin`. A concrete
 estimator supplies a few hooks:
 
-``_build_model(self)`` (required)
+``_build_model(self, **build_args)`` (required)
     Build and return the Keras model that ``fit`` trains. Called under the
-    strategy scope once per (re)initialisation, after ``_learn_data``; set any
-    sub-models (``generator_``, ``encoder_`` ...) as attributes here.
+    strategy scope once per (re)initialisation with what ``_learn_data``
+    returned; set any sub-models (``generator_``, ``encoder_`` ...) as
+    attributes here.
 ``_network_arrays(self, X, y)`` (required unless ``_make_dataset`` is overridden)
     Turn validated ``X`` / ``y`` into the arrays the network consumes:
     ``(inputs,)`` or ``(inputs, targets)``.
-``_make_dataset(self, X, y, *, training, seed)``
-    Return what ``keras.Model.fit`` iterates over. The default slices
+``_make_dataset(self, X, y, *, training, seed, **fit_params)``
+    Return what ``keras.Model.fit`` iterates over (for the training part, and
+    for the validation part with ``training=False``). The default slices
     ``_network_arrays`` into a shuffled, batched ``tf.data.Dataset``; override
     it to stream windows from long traces with a ``keras.utils.PyDataset``.
-``_learn_data(self, X, y)``
+``_check_fit_params(self, X, y, *, reset, **fit_params)``
+    Check the per-call arguments of the public ``fit`` / ``partial_fit``
+    (``sample_weight``, ``classes`` ...) and return them as a dict.
+``_learn_data(self, X, y, **fit_params)``
     Learn data-dependent state before the model is built (``classes_``,
-    input scaling). Default: nothing.
+    input scaling); may return a dict of keyword arguments for
+    ``_build_model``. Default: nothing.
 ``_compile_model(self, model)``
     Compile the model; the default uses ``_make_optimizer()`` with ``_loss()``
     and ``_metrics()``.
 ``_check_y(self, y, X, *, reset)``
     Validate targets; default: ``y`` is ignored.
+
+Per-call arguments travel as keyword arguments, as skorch passes
+``**fit_params``: the public method calls ``self._fit(X, y, **fit_params)``,
+and each hook above that takes ``**fit_params`` receives the checked ones; with
+``validation_fraction > 0`` those with one entry per sample are split with the
+samples. Nothing per-call is parked on the estimator.
 
 Class attributes: ``_monitor`` (quantity early stopping watches),
 ``_min_samples`` (fewest windows ``fit`` accepts), and the persistence
@@ -47,7 +59,7 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_method_params, validate_data
 
 from ._persistence import KerasPersistenceMixin
 
@@ -173,19 +185,27 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         return hasattr(self, "n_iter_")
 
     # ------------------------------------------------------------- training
-    def _fit(self, X, y=None, *, partial=False):
-        """Validate, (re)build if needed, and train; shared by ``fit``/``partial_fit``."""
+    def _fit(self, X, y=None, *, partial=False, **fit_params):
+        """Validate, (re)build if needed, and train; shared by ``fit``/``partial_fit``.
+
+        ``fit_params`` are the per-call arguments of the public method
+        (``sample_weight``, ``classes`` ...). They are checked by
+        ``_check_fit_params`` and handed to ``_learn_data``,
+        ``_split_validation`` and ``_make_dataset`` as keyword arguments; they
+        are never stored on the estimator.
+        """
         self._validate_params()
         reset = not (self.__sklearn_is_fitted__() and (partial or self.warm_start))
         X, y = self._check_data(X, y, reset=reset)
+        fit_params = self._check_fit_params(X, y, reset=reset, **fit_params)
         self._check_params(X)
         seed = self._seed_for_fit(reset)
         if reset:
-            self._learn_data(X, y)
-            self._build_and_compile()
+            build_args = self._learn_data(X, y, **fit_params) or {}
+            self._build_and_compile(**build_args)
             self.history_ = {}
             self.n_iter_ = 0
-        train, val = self._split_validation(X, y, seed, use=not partial)
+        train, val = self._split_validation(X, y, seed, use=not partial, **fit_params)
         self._run_fit(train, val, epochs=1 if partial else self.epochs, seed=seed)
         return self
 
@@ -231,9 +251,10 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
             opt = keras.optimizers.LossScaleOptimizer(opt)
         return opt
 
-    def _build_and_compile(self):
+    def _build_and_compile(self, **build_args):
+        """``_build_model(**build_args)`` and ``_compile_model`` under the strategy scope."""
         with self._get_strategy().scope():
-            model = self._build_model()
+            model = self._build_model(**build_args)
             self._compile_model(model)
         self.model_ = model
 
@@ -251,10 +272,16 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
     def _metrics(self):
         return None
 
-    def _split_validation(self, X, y, seed, *, use=True):
-        """Hold out ``validation_fraction`` of the windows (stratified where possible)."""
+    def _split_validation(self, X, y, seed, *, use=True, **fit_params):
+        """Hold out ``validation_fraction`` of the samples (stratified where possible).
+
+        Returns ``(train, val)``, each a triple ``(X, y, fit_params)``; ``val`` is
+        None without a split. Fit parameters with one entry per sample (per-trace
+        weights ...) are split with the samples, as scikit-learn's
+        cross-validation splits them; the others go to both parts unchanged.
+        """
         if not use or self.validation_fraction == 0:
-            return (X, y), None
+            return (X, y, fit_params), None
         n_val = int(np.ceil(self.validation_fraction * len(X)))
         if n_val < 1 or len(X) - n_val < 1:
             raise ValueError(
@@ -265,11 +292,18 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         strat = self._stratify_labels(y)
         if strat is not None and np.unique(strat, return_counts=True)[1].min() < 2:
             strat = None
-        arrays = (X,) if y is None else (X, y)
-        parts = train_test_split(*arrays, test_size=n_val, random_state=seed, stratify=strat)
-        if y is None:
-            return (parts[0], None), (parts[1], None)
-        return (parts[0], parts[2]), (parts[1], parts[3])
+        # the indices depend only on the number of samples, the seed and strat
+        parts = train_test_split(
+            np.arange(len(X)), test_size=n_val, random_state=seed, stratify=strat
+        )
+        return tuple(
+            (
+                X[idx],
+                None if y is None else y[idx],
+                _check_method_params(X, fit_params, indices=idx),
+            )
+            for idx in parts
+        )
 
     def _stratify_labels(self, y):
         return None
@@ -287,9 +321,13 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         return callbacks
 
     def _run_fit(self, train, val, *, epochs, seed):
-        """One ``keras.Model.fit`` call; appends its history to ``history_``."""
-        dataset = self._make_dataset(*train, training=True, seed=seed)
-        val_data = None if val is None else self._make_dataset(*val, training=False, seed=seed)
+        """One ``keras.Model.fit`` call on ``(X, y, fit_params)`` triples; extends ``history_``."""
+        X, y, fit_params = train
+        dataset = self._make_dataset(X, y, training=True, seed=seed, **fit_params)
+        val_data = None
+        if val is not None:
+            X, y, fit_params = val
+            val_data = self._make_dataset(X, y, training=False, seed=seed, **fit_params)
         result = self.model_.fit(
             dataset,
             validation_data=val_data,
@@ -302,8 +340,12 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
             self.history_.setdefault(key, []).extend(float(v) for v in values)
         self.n_iter_ += len(result.epoch)
 
-    def _make_dataset(self, X, y, *, training, seed=None):
-        """Shuffled (when training), batched ``tf.data.Dataset`` of ``_network_arrays``."""
+    def _make_dataset(self, X, y, *, training, seed=None, **fit_params):
+        """Shuffled (when training), batched ``tf.data.Dataset`` of ``_network_arrays``.
+
+        ``fit_params`` (the checked per-call arguments of ``fit``) are not used
+        by this default; a subclass's dataset may use them.
+        """
         import tensorflow as tf
 
         arrays = self._network_arrays(X, y)
@@ -362,12 +404,25 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
     def _check_y(self, y, X, *, reset):
         return None
 
+    def _check_fit_params(self, X, y, *, reset, **fit_params):
+        """Check the per-call arguments of ``fit`` against validated ``X`` / ``y``.
+
+        Hook: return them, checked, as a dict; it is what ``_learn_data``,
+        ``_split_validation`` and ``_make_dataset`` receive. Default: as given.
+        """
+        return fit_params
+
     def _check_params(self, X):
         """Cross-parameter checks that need the data (hook; default none)."""
 
     # ------------------------------------------------------------- data state
-    def _learn_data(self, X, y):
-        """Learn data-dependent state before the model is built (hook; default none)."""
+    def _learn_data(self, X, y, **fit_params):
+        """Learn data-dependent state before the model is built (hook; default none).
+
+        May return a dict of keyword arguments for ``_build_model``: per-fit
+        objects that are not fitted state (e.g. a critic to start from).
+        """
+        return None
 
     # ------------------------------------------------------------- prediction
     def _predict_network(self, model, inputs, batch_size=4096):

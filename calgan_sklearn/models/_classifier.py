@@ -189,7 +189,6 @@ class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
         -------
         self : SpikeClassifier
         """
-        self._partial_classes = None
         return self._fit(X, y)
 
     def partial_fit(self, X, y, classes=None):
@@ -206,8 +205,7 @@ class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
         -------
         self : SpikeClassifier
         """
-        self._partial_classes = None if classes is None else np.unique(classes)
-        return self._fit(X, y, partial=True)
+        return self._fit(X, y, partial=True, classes=classes)
 
     def decision_function(self, X):
         """Logits: ``(n,)`` log-odds of ``classes_[1]`` if binary, else ``(n, n_classes)``."""
@@ -239,27 +237,33 @@ class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
-        classes = np.unique(y) if self._partial_classes is None else self._partial_classes
-        if reset and len(classes) < 2:
+        if not reset:
+            self._check_known_labels(y, self.classes_)
+        return y
+
+    def _check_fit_params(self, X, y, *, reset, classes=None):
+        """The classes of a new network: ``classes`` if given (``partial_fit``), else ``y``'s."""
+        if not reset:
+            return {}  # the network's classes_ are fixed; _check_y compared y with them
+        classes = np.unique(y) if classes is None else np.unique(classes)
+        if len(classes) < 2:
             raise ValueError(
                 f"y has only one class ({classes[0]!r}) in {len(y)} windows; "
                 f"{type(self).__name__} needs at least two classes, e.g. windows with "
                 "and without spikes."
             )
-        known = (
-            self._partial_classes
-            if reset and self._partial_classes is not None
-            else (None if reset else self.classes_)
-        )
-        if known is not None:
-            unknown = np.setdiff1d(np.unique(y), known)
-            if len(unknown):
-                raise ValueError(
-                    f"y contains labels {unknown[:10].tolist()} that are not among the "
-                    f"classes {list(known)}; pass all labels as classes= on the first "
-                    "partial_fit call, or refit."
-                )
-        return y
+        self._check_known_labels(y, classes)
+        return {"classes": classes}
+
+    @staticmethod
+    def _check_known_labels(y, known):
+        unknown = np.setdiff1d(np.unique(y), known)
+        if len(unknown):
+            raise ValueError(
+                f"y contains labels {unknown[:10].tolist()} that are not among the "
+                f"classes {list(known)}; pass all labels as classes= on the first "
+                "partial_fit call, or refit."
+            )
 
     def _check_params(self, X):
         if self.init is not None and not isinstance(self.init, (str, os.PathLike)):
@@ -271,10 +275,10 @@ class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
                     f"got {type(self.init).__name__}."
                 )
 
-    def _learn_data(self, X, y):
+    def _learn_data(self, X, y, *, classes):
         self._fit_scaling(X)
-        self.classes_ = np.unique(y) if self._partial_classes is None else self._partial_classes
-        self._init_critic = self._resolve_init(X)
+        self.classes_ = classes
+        return {"critic": self._resolve_init(X)}
 
     def _resolve_init(self, X):
         """The critic whose trunk starts the classifier, or None."""
@@ -298,7 +302,7 @@ class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
             )
         return gan.critic_
 
-    def _build_model(self):
+    def _build_model(self, critic=None):
         model = build_classifier(
             self.n_features_in_,
             len(self.classes_),
@@ -308,7 +312,6 @@ class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
             dropout=self.dropout,
             dtype=self._dtype_policy(),
         )
-        critic = self.__dict__.pop("_init_critic", None)
         if critic is not None:
             copy_trunk_weights(critic, model)
         return model

@@ -778,7 +778,9 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             Relative weight of each trace: training crops are drawn from a
             trace with probability proportional to its weight times its length
             (times 1 instead of its length with ``sample_weighting="traces"``).
-            E.g. ``1 / frames of the trace's dataset`` balances datasets.
+            E.g. ``1 / frames of the trace's dataset`` balances datasets. With
+            ``validation_fraction > 0`` the weights of the held-out traces
+            weight their validation crops in the same way.
         units : array-like of shape (n_traces,) of {"dff", "arbitrary"}, default=None
             Units of each trace, for training data that mixes dF/F recordings
             with recordings in arbitrary units (e.g. CASCADE and SpikeFinder);
@@ -789,12 +791,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self : DeepSpikeInference
             The fitted estimator.
         """
-        self._trace_weight = self._check_sample_weight(sample_weight, X)
-        self._trace_units = self._check_units(units, X)
-        try:
-            return self._fit(X, y)
-        finally:
-            del self._trace_weight, self._trace_units
+        return self._fit(X, y, sample_weight=sample_weight, units=units)
 
     def predict(self, X):
         """Spike rates (expected spikes per frame) on the input's frames.
@@ -834,7 +831,15 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             self.n_features_in_ = X.shape[1]
         return X, y
 
-    def _learn_data(self, X, y):
+    def _check_fit_params(self, X, y, *, reset, sample_weight=None, units=None):
+        return {
+            "sample_weight": self._check_sample_weight(sample_weight, X),
+            "units": self._check_units(units, X),
+        }
+
+    def _learn_data(self, X, y, **fit_params):
+        # the learned state (mean rate, rate ladder, steps) is that of all frames,
+        # whatever the per-trace weights and units
         fs = check_fs(self.fs)
         seconds = trace_lengths(X).sum() / fs
         self.mean_rate_ = float(np.nansum(np.where(np.isnan(X), 0.0, y)) / seconds)
@@ -872,15 +877,15 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     def _loss(self):
         return member_mse
 
-    def _make_dataset(self, X, y, *, training, seed=None):
+    def _make_dataset(self, X, y, *, training, seed=None, sample_weight=None, units=None):
+        """Crops of the traces ``X`` (training or validation part), drawn per
+        ``sample_weight`` and read per ``units`` (per-trace arrays or None)."""
         fs = check_fs(self.fs)
         lengths = trace_lengths(X)
         y = np.nan_to_num(y)
         raw = [X[i, :n] for i, n in enumerate(lengths)]
         smooth = [self._smooth(y[i, :n], fs) for i, n in enumerate(lengths)]
-        is_dff = np.full(len(raw), self.units == "dff")
-        if training and getattr(self, "_trace_units", None) is not None:
-            is_dff = self._trace_units
+        is_dff = np.full(len(raw), self.units == "dff") if units is None else units == "dff"
         banks = []
         for rate in self.training_rates_:
             calcium = [rebin_frames(c, fs, rate, kind="calcium") for c in raw]
@@ -894,8 +899,14 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         weights = lengths.astype(float)
         if self.sample_weighting == "traces":
             weights = np.ones(len(raw))
-        if training and getattr(self, "_trace_weight", None) is not None:
-            weights = weights * self._trace_weight
+        if sample_weight is not None:
+            weights = weights * sample_weight
+            if not weights.sum() > 0:
+                part = "training" if training else "validation"
+                raise ValueError(
+                    f"sample_weight is zero for all {len(weights)} traces of the {part} "
+                    "part; give some of them weight, or set validation_fraction=0."
+                )
         steps = self.steps_per_epoch_
         if not training:
             frames = lengths.sum() / fs * float(np.mean(self.training_rates_))
@@ -941,8 +952,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         bad = sorted({str(u) for u in units} - {"dff", "arbitrary"})
         if bad:
             raise ValueError(f"units must be 'dff' or 'arbitrary' per trace; got {bad}.")
-        self._refuse_validation_split("units")
-        return units == "dff"
+        return units
 
     def _check_sample_weight(self, sample_weight, X):
         if sample_weight is None:
@@ -950,7 +960,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         w = self._per_trace(sample_weight, X, "sample_weight", "one weight", float)
         if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError("sample_weight must be finite, non-negative and not all zero.")
-        self._refuse_validation_split("sample_weight")
         return w
 
     @staticmethod
@@ -964,14 +973,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
                 "trace, shape (n_traces,)."
             )
         return values
-
-    def _refuse_validation_split(self, name):
-        # per-trace fit arguments would have to follow the traces into the split
-        if self.validation_fraction:
-            raise ValueError(
-                f"{name} cannot be combined with validation_fraction > 0; hold out "
-                "validation traces yourself or set validation_fraction=0."
-            )
 
     def _smooth(self, spikes, fs):
         sigma = self.target_sigma * fs
