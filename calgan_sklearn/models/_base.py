@@ -44,7 +44,8 @@ and each hook above that takes ``**fit_params`` receives the checked ones; with
 ``validation_fraction > 0`` those with one entry per sample are split with the
 samples. Nothing per-call is parked on the estimator.
 
-Class attributes: ``_monitor`` (quantity early stopping watches),
+Class attributes: ``_monitor`` (quantity early stopping watches; lower is
+better),
 ``_min_samples`` (fewest windows ``fit`` accepts), and the persistence
 mixin's ``_keras_attributes``.
 """
@@ -314,8 +315,13 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         callbacks = list(self.callbacks or [])
         if has_validation:
             callbacks.append(
+                # every monitored quantity is lower-is-better (val_loss, the GAN's
+                # Wasserstein estimate val_w_dist); Keras cannot guess the latter
                 keras.callbacks.EarlyStopping(
-                    monitor=self._monitor, patience=self.patience, restore_best_weights=True
+                    monitor=self._monitor,
+                    mode="min",
+                    patience=self.patience,
+                    restore_best_weights=True,
                 )
             )
         return callbacks
