@@ -285,3 +285,22 @@ def test_bfloat16_and_float32_training_are_not_loss_scaled(monkeypatch):
     for params in ({"mixed_precision": False}, {"mixed_precision": True}):
         opts = _optimizers(_fit_tiny("SpikeClassifier", **params))
         assert not any(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in opts)
+
+
+@pytest.mark.parametrize(
+    "name", ["SpikeClassifier", "CalciumAutoencoder", "CalciumGAN", "DeepSpikeInference"]
+)
+def test_every_parameter_is_documented_once_with_its_default(name):
+    import inspect
+
+    import calgan_sklearn.models as models
+
+    docscrape = pytest.importorskip("numpydoc.docscrape")
+    cls = getattr(models, name)
+    assert "{common_parameters}" not in cls.__doc__
+    documented = [p.name for p in docscrape.ClassDoc(cls, config={})["Parameters"]]
+    signature = inspect.signature(cls.__init__).parameters
+    assert documented == [p for p in signature if p != "self"]
+    for p in docscrape.ClassDoc(cls, config={})["Parameters"]:
+        if p.name in ("epochs", "learning_rate", "mixed_precision"):
+            assert p.type.endswith(f"default={signature[p.name].default!r}")

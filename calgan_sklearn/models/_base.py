@@ -52,7 +52,10 @@ mixin's ``_keras_attributes``.
 
 from __future__ import annotations
 
+import inspect
 import numbers
+import re
+import textwrap
 import weakref
 
 import numpy as np
@@ -82,6 +85,81 @@ COMMON_PARAMETER_CONSTRAINTS = {
     "jit_compile": ["boolean"],
     "distribute": ["boolean"],
 }
+
+#: numpydoc type and description of each common parameter, written once: a
+#: line ``{common_parameters}`` in an estimator's docstring becomes these
+#: entries, with the defaults of its ``__init__``, its ``_monitor`` for
+#: ``{monitor}``, and any sentence it adds in ``_parameter_notes``.
+COMMON_PARAMETER_DOCS = {
+    "epochs": ("int", "Passes over the training data per ``fit``; ``partial_fit`` trains one."),
+    "batch_size": ("int", "Size of the minibatch of each gradient step."),
+    "learning_rate": ("float", "Learning rate of the Adam optimizer."),
+    "validation_fraction": (
+        "float",
+        "Fraction of the samples (rows of ``X``) held out for early stopping on "
+        "``{monitor}``; 0 disables it.",
+    ),
+    "patience": (
+        "int",
+        "Epochs without improvement of ``{monitor}`` before early stopping; the "
+        "weights of the best epoch are restored.",
+    ),
+    "callbacks": (
+        "list of keras.callbacks.Callback or None",
+        "Extra Keras callbacks, passed to ``keras.Model.fit`` as they are.",
+    ),
+    "verbose": ("int", "0 silent, 1 a Keras progress bar per epoch, 2 one line per epoch."),
+    "random_state": (
+        "int, RandomState instance or None",
+        "Seeds the weight initialisation, shuffling and random noise; an integer "
+        "gives the same fitted weights and predictions on CPU.",
+    ),
+    "warm_start": (
+        "bool",
+        "If True, ``fit`` on a fitted estimator continues training its network(s) "
+        "instead of starting anew.",
+    ),
+    "mixed_precision": (
+        "bool",
+        "Compute the hidden layers in reduced precision with float32 weights and "
+        "outputs: ``mixed_float16`` with loss scaling on a GPU, ``mixed_bfloat16`` "
+        "on a CPU.",
+    ),
+    "jit_compile": ("bool", "Compile the training step with XLA."),
+    "distribute": (
+        "bool",
+        "Build and train under ``tf.distribute.MirroredStrategy`` over all visible "
+        "GPUs (one device on a CPU-only machine).",
+    ),
+}
+
+_COMMON_PARAMETERS_MARK = re.compile(r"^([ \t]*)\{common_parameters\}[ \t]*$", re.MULTILINE)
+
+
+def _document_common_parameters(cls):
+    """Replace the ``{common_parameters}`` line of ``cls.__doc__`` by their entries."""
+    doc = cls.__doc__
+    match = _COMMON_PARAMETERS_MARK.search(doc or "")
+    if match is None:
+        return
+    indent = match.group(1)
+    signature = inspect.signature(cls.__init__).parameters
+    names = [n for n in signature if n in COMMON_PARAMETER_DOCS] or list(COMMON_PARAMETER_DOCS)
+    notes = getattr(cls, "_parameter_notes", {})
+    lines = []
+    for name in names:
+        kind, text = COMMON_PARAMETER_DOCS[name]
+        default = signature[name].default if name in signature else inspect.Parameter.empty
+        if default is not inspect.Parameter.empty:
+            kind = f"{kind}, default={default!r}"
+        text = " ".join(
+            [text.format(monitor=cls._monitor)] + ([notes[name]] if name in notes else [])
+        )
+        lines.append(f"{indent}{name} : {kind}")
+        lines += textwrap.wrap(
+            text, width=79, initial_indent=indent + "    ", subsequent_indent=indent + "    "
+        )
+    cls.__doc__ = doc[: match.start()] + "\n".join(lines) + doc[match.end() :]
 
 
 #: Graph function of each network for inference (weakly keyed: dropped with it).
@@ -123,40 +201,14 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
 
     Not meant to be used directly: a subclass lists its parameters in
     ``__init__`` (which only stores them), extends ``_parameter_constraints``
-    with :data:`COMMON_PARAMETER_CONSTRAINTS`, and implements the hooks listed in
-    the module docstring. The parameters documented below are the common ones.
+    with :data:`COMMON_PARAMETER_CONSTRAINTS`, documents them with a line
+    ``{common_parameters}`` in its Parameters section (filled from
+    :data:`COMMON_PARAMETER_DOCS` with its defaults), and implements the hooks
+    listed in the module docstring. The parameters below are the common ones.
 
     Parameters
     ----------
-    epochs : int
-        Passes over the training windows per ``fit`` (``partial_fit`` does one).
-    batch_size : int
-        Windows per gradient step.
-    learning_rate : float
-        Adam learning rate.
-    validation_fraction : float
-        Fraction of windows held out for early stopping; 0 disables it.
-    patience : int
-        Epochs without improvement of the monitored validation quantity before
-        early stopping (the best weights are restored).
-    callbacks : list of keras.callbacks.Callback or None
-        Extra Keras callbacks, passed to ``keras.Model.fit`` as they are.
-    verbose : int
-        0 silent, 1 Keras progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None
-        Seeds weights, shuffling and noise. The same integer gives the same
-        fitted weights and predictions on CPU.
-    warm_start : bool
-        If True, ``fit`` on a fitted estimator continues training the existing
-        network (the data must have the same window length and classes).
-    mixed_precision : bool
-        Compute in ``mixed_float16`` on GPU (``mixed_bfloat16`` on CPU) with
-        float32 weights and outputs.
-    jit_compile : bool
-        Compile the training step with XLA.
-    distribute : bool
-        Build and train under ``tf.distribute.MirroredStrategy`` over all
-        visible GPUs (a single-device strategy on a CPU-only machine).
+    {common_parameters}
 
     Attributes
     ----------
@@ -173,6 +225,12 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
 
     _monitor = "val_loss"
     _min_samples = 2
+    #: Sentences an estimator adds to the description of a common parameter.
+    _parameter_notes: dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _document_common_parameters(cls)
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -446,3 +504,6 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         if outs and isinstance(outs[0], list):
             return [np.concatenate(parts) for parts in zip(*outs)]
         return np.concatenate(outs)
+
+
+_document_common_parameters(BaseKerasEstimator)

@@ -57,31 +57,7 @@ class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
         modified. An unfitted CalciumGAN (e.g. after ``clone`` in
         ``GridSearchCV``) is cloned and fitted on the training windows first;
         pass a saved path to avoid refitting in a search.
-    epochs : int, default=10
-        Passes over the training windows per ``fit``.
-    batch_size : int, default=64
-        Windows per gradient step.
-    learning_rate : float, default=1e-3
-        Adam learning rate.
-    validation_fraction : float, default=0.0
-        Fraction of windows held out (stratified) for early stopping on
-        ``val_loss``; 0 disables early stopping.
-    patience : int, default=5
-        Epochs without improvement before early stopping.
-    callbacks : list of keras.callbacks.Callback or None, default=None
-        Extra Keras callbacks.
-    verbose : int, default=0
-        0 silent, 1 progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seed of weights and shuffling; an int gives reproducible results on CPU.
-    warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit``.
-    mixed_precision : bool, default=False
-        Mixed-precision compute (float16 on GPU, bfloat16 on CPU).
-    jit_compile : bool, default=False
-        XLA-compile the training step.
-    distribute : bool, default=False
-        Train with ``tf.distribute.MirroredStrategy`` over all visible GPUs.
+    {common_parameters}
 
     Attributes
     ----------
@@ -114,6 +90,8 @@ class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """
+
+    _parameter_notes = {"validation_fraction": "The split is stratified by class."}
 
     _parameter_constraints = {
         **COMMON_PARAMETER_CONSTRAINTS,

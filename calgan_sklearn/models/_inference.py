@@ -617,32 +617,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     ensemble_size : int, default=3
         Independent networks trained side by side from different initial
         weights on the same crops; ``predict`` returns the mean of their rates.
-    epochs : int, default=10
-        Passes over the training data: each epoch draws as many crop frames as
-        the training traces have frames at the mean training rate (17.2 Hz).
-    batch_size : int, default=32
-        Crops per gradient step.
-    learning_rate : float, default=3e-3
-        Initial Adam learning rate, decayed with a cosine schedule.
-    validation_fraction : float, default=0.0
-        Fraction of the traces held out for early stopping; 0 disables it.
-    patience : int, default=5
-        Epochs without improvement of the validation loss before stopping.
-    callbacks : list of keras.callbacks.Callback or None, default=None
-        Extra Keras callbacks.
-    verbose : int, default=0
-        0 is silent, 1 shows a progress bar per epoch, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weight initialisation, crop sampling and noise.
-    warm_start : bool, default=False
-        If True, ``fit`` on a fitted estimator continues training.
-    mixed_precision : bool, default=False
-        Compute the hidden layers in reduced precision (float16 on a GPU, with
-        loss scaling; bfloat16 on a CPU).
-    jit_compile : bool, default=False
-        Compile the training step with XLA.
-    distribute : bool, default=False
-        Train under ``tf.distribute.MirroredStrategy`` over all visible GPUs.
+    {common_parameters}
 
     Attributes
     ----------
@@ -681,6 +656,15 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     >>> est.fit(calcium, spikes).predict(calcium).shape
     (4, 2000)
     """
+
+    _parameter_notes = {
+        "epochs": "Each epoch draws as many crop frames as the training traces have "
+        "frames at the mean training rate (17.2 Hz).",
+        "batch_size": "Its examples are crops of ``crop_length`` frames.",
+        "learning_rate": "It is the initial rate of a cosine decay.",
+        "validation_fraction": "The rows are traces; their ``sample_weight`` and "
+        "``units`` go with them.",
+    }
 
     _parameter_constraints: dict = {
         **COMMON_PARAMETER_CONSTRAINTS,
