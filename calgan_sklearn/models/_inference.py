@@ -775,7 +775,9 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self : DeepSpikeInference
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight=sample_weight, units=units)
+        # checked before the traces, as before: a bad weight is named first
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        return self._fit(X, y, sample_weight=sample_weight, units=self._check_units(units, X))
 
     def predict(self, X):
         """Spike rates (expected spikes per frame) on the input's frames.
@@ -814,12 +816,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         if reset:
             self.n_features_in_ = X.shape[1]
         return X, y
-
-    def _check_fit_params(self, X, y, *, reset, sample_weight=None, units=None):
-        return {
-            "sample_weight": self._check_sample_weight(sample_weight, X),
-            "units": self._check_units(units, X),
-        }
 
     def _learn_data(self, X, y, **fit_params):
         # the learned state (mean rate, rate ladder, steps) is that of all frames,
