@@ -222,3 +222,85 @@ def test_grid_search_with_groups_in_two_workers(windows):
     assert len(search.cv_results_["mean_test_score"]) == 2
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_estimator_.n_iter_ == 1
+
+
+def _fit_tiny(name, **params):
+    """A tiny fitted estimator of each kind (seconds)."""
+    from calgan_sklearn.models import CalciumAutoencoder, CalciumGAN, DeepSpikeInference
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 16))
+    small = dict(filters=4, depth=1, epochs=1, random_state=0, **params)
+    if name == "DeepSpikeInference":
+        spikes = rng.poisson(0.05, size=(2, 600)).astype(float)
+        kernel = np.exp(-np.arange(100) / 20.0)
+        calcium = np.array([np.convolve(s, kernel)[:600] for s in spikes])
+        calcium += rng.normal(0, 0.1, calcium.shape)
+        est = DeepSpikeInference(fs=30.0, ensemble_size=1, crop_length=32, batch_size=8, **small)
+        return est.fit(calcium, spikes)
+    if name == "SpikeClassifier":
+        return SpikeClassifier(**small).fit(X, (X[:, 8] > 0).astype(int))
+    kind = {"CalciumGAN": CalciumGAN, "CalciumAutoencoder": CalciumAutoencoder}[name]
+    return kind(latent_dim=2, **small).fit(X)
+
+
+def _optimizers(est):
+    model = est.model_
+    return (
+        [model.d_optimizer, model.g_optimizer]
+        if hasattr(model, "d_optimizer")
+        else [model.optimizer]
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["SpikeClassifier", "CalciumAutoencoder", "CalciumGAN", "DeepSpikeInference"]
+)
+def test_float16_training_is_loss_scaled_in_every_estimator(name, monkeypatch):
+    """mixed_precision=True on a GPU means float16, which needs loss scaling.
+
+    There is no GPU here, so the GPU's policy (``mixed_float16``) is forced on
+    the CPU, where TensorFlow runs it too: every optimizer an estimator trains
+    with, the GAN's two included, is a ``LossScaleOptimizer``.
+    """
+    import keras
+
+    from calgan_sklearn.models import _base
+
+    monkeypatch.setattr(_base, "gpu_available", lambda: True)
+    est = _fit_tiny(name, mixed_precision=True)
+    opts = _optimizers(est)
+    assert opts and all(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in opts)
+    for name in est._keras_attributes:  # the fitted networks compute in float16
+        assert "mixed_float16" in {layer.dtype_policy.name for layer in getattr(est, name).layers}
+    assert all(np.isfinite(v).all() for v in est.history_.values())
+
+
+def test_bfloat16_and_float32_training_are_not_loss_scaled(monkeypatch):
+    import keras
+
+    from calgan_sklearn.models import _base
+
+    monkeypatch.setattr(_base, "gpu_available", lambda: False)  # CPU: mixed_bfloat16
+    for params in ({"mixed_precision": False}, {"mixed_precision": True}):
+        opts = _optimizers(_fit_tiny("SpikeClassifier", **params))
+        assert not any(isinstance(o, keras.optimizers.LossScaleOptimizer) for o in opts)
+
+
+@pytest.mark.parametrize(
+    "name", ["SpikeClassifier", "CalciumAutoencoder", "CalciumGAN", "DeepSpikeInference"]
+)
+def test_every_parameter_is_documented_once_with_its_default(name):
+    import inspect
+
+    import calgan_sklearn.models as models
+
+    docscrape = pytest.importorskip("numpydoc.docscrape")
+    cls = getattr(models, name)
+    assert "{common_parameters}" not in cls.__doc__
+    documented = [p.name for p in docscrape.ClassDoc(cls, config={})["Parameters"]]
+    signature = inspect.signature(cls.__init__).parameters
+    assert documented == [p for p in signature if p != "self"]
+    for p in docscrape.ClassDoc(cls, config={})["Parameters"]:
+        if p.name in ("epochs", "learning_rate", "mixed_precision"):
+            assert p.type.endswith(f"default={signature[p.name].default!r}")

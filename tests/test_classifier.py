@@ -53,6 +53,8 @@ def test_partial_fit_with_classes_argument(windows):
     clf.partial_fit(X[y == 0][:20], y[y == 0][:20], classes=[0, 1])
     clf.partial_fit(X[:40], y[:40])
     assert clf.classes_.tolist() == [0, 1] and clf.n_iter_ == 2
+    # the classes= of a call travel as an argument, never as an attribute
+    assert [k for k in vars(clf) if k.startswith("_")] == ["_seed"]
     with pytest.raises(ValueError, match=r"labels \[5\] that are not among the classes"):
         clf.partial_fit(X[:3], np.array([0, 1, 5]))
 

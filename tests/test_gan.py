@@ -57,6 +57,16 @@ def test_fit_and_sample_each_conditioning(spike_windows, conditioning):
     assert gan.critic_score(X[:4], None if y is None else y[:4]).shape == (4,)
 
 
+def test_early_stopping_watches_the_validation_wasserstein_estimate(spike_windows):
+    # Keras cannot tell by itself whether val_w_dist should fall or rise; the
+    # fit used to fail with "isn't able to automatically determine" (fixed)
+    X, S = spike_windows[0][:96], spike_windows[1][:96]
+    params = {**TINY, "epochs": 3}
+    gan = CalciumGAN(**params, validation_fraction=0.25, patience=1, random_state=0).fit(X, S)
+    assert 1 <= gan.n_iter_ <= 3
+    assert len(gan.history_["val_w_dist"]) == gan.n_iter_
+
+
 @pytest.mark.slow
 def test_sample_errors(spike_windows):
     X, S = spike_windows[0][:64], spike_windows[1][:64]
@@ -115,6 +125,7 @@ def test_classifier_starts_from_gan_critic(spike_windows, tmp_path):
     )
     for a, b in zip(before, gan.critic_.get_weights()):
         np.testing.assert_array_equal(a, b)
+    assert [k for k in vars(clf) if k.startswith("_")] == ["_seed"]  # no critic parked
     # from a saved GAN directory, and from an unfitted GAN (fitted on X first)
     path = gan.save(tmp_path / "gan")
     assert SpikeClassifier(**arch, epochs=1, init=str(path)).fit(X, y).n_iter_ == 1

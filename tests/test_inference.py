@@ -360,3 +360,43 @@ def test_units_decide_whether_the_dff_scale_reaches_the_network(tiny_fitted, sim
         DeepSpikeInference(**TINY).fit(X, sim.spikes[8:10], units=["dff", "volts"])
     est = DeepSpikeInference(**TINY).fit(X, sim.spikes[8:10], units=["dff", "arbitrary"])
     assert est.predict(X).shape == X.shape
+
+
+def test_sample_weight_and_units_work_with_a_validation_split(sim):
+    X, y = sim.calcium[:6, :2000], sim.spikes[:6, :2000]
+    params = {**TINY, "epochs": 2, "validation_fraction": 0.34, "patience": 5}
+    w = np.array([1.0, 0.05, 1.0, 0.05, 1.0, 0.05])
+    units = ["dff", "arbitrary"] * 3
+    est = DeepSpikeInference(**params).fit(X, y, sample_weight=w, units=units)
+    assert len(est.history_["val_loss"]) == est.n_iter_ == 2
+    # the weights decide which crops are drawn: other weights, another model;
+    # only their ratios count
+    rates = est.predict(X)
+    same = DeepSpikeInference(**params).fit(X, y, sample_weight=3 * w, units=units)
+    np.testing.assert_allclose(same.predict(X), rates, rtol=1e-5, atol=1e-7)
+    other = DeepSpikeInference(**params).fit(X, y, sample_weight=w[::-1], units=units)
+    assert not np.allclose(other.predict(X), rates, rtol=1e-3, atol=1e-5)
+    assert not any(k.startswith("_") and k != "_seed" for k in vars(est))
+
+
+def test_per_trace_fit_arguments_follow_their_traces_into_the_split():
+    X = np.repeat(np.arange(10.0)[:, None], 50, axis=1)
+    est = DeepSpikeInference(**TINY, validation_fraction=0.3)
+    units = np.array(["dff", "arbitrary"] * 5, dtype=object)
+    train, val = est._split_validation(X, X, 0, sample_weight=np.arange(10.0), units=units)
+    for part, n in ((train, 7), (val, 3)):
+        Xp, yp, fit_params = part
+        rows = Xp[:, 0].astype(int)
+        assert len(rows) == n and np.array_equal(yp, Xp)
+        np.testing.assert_array_equal(fit_params["sample_weight"], rows)
+        np.testing.assert_array_equal(fit_params["units"], units[rows])
+    assert sorted(np.r_[train[0][:, 0], val[0][:, 0]]) == list(range(10))
+
+
+def test_a_split_part_without_weight_is_refused(sim):
+    X, y = sim.calcium[:4, :2000], sim.spikes[:4, :2000]
+    # one trace of four is held out: whichever it is, one part has no weight
+    with pytest.raises(ValueError, match=r"sample_weight is zero for all \d traces of the"):
+        DeepSpikeInference(**TINY, validation_fraction=0.25).fit(
+            X, y, sample_weight=[1.0, 0.0, 0.0, 0.0]
+        )

@@ -13,10 +13,11 @@
 """
 
 from ._autoencoder import CalciumAutoencoder
-from ._base import BaseKerasEstimator, load, load_metadata
+from ._base import BaseKerasEstimator
 from ._classifier import SpikeClassifier
 from ._gan import CalciumGAN
 from ._inference import DeepSpikeInference
+from ._persistence import load, load_metadata
 from ._sliding import SlidingWindowInference
 
 __all__ = [

@@ -10,13 +10,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._base import COMMON_PARAMETER_CONSTRAINTS, NORMALIZE_CONSTRAINT, BaseKerasEstimator
+from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 from ._networks import GaussianSampling, build_decoder, build_encoder
+from ._scaling import NORMALIZE_CONSTRAINT, WindowScalingMixin
 
 __all__ = ["CalciumAutoencoder"]
 
 
-class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
+class CalciumAutoencoder(TransformerMixin, WindowScalingMixin, BaseKerasEstimator):
     """Convolutional autoencoder of fluorescence windows (a scikit-learn transformer).
 
     The encoder is the strided convolution trunk shared with
@@ -46,30 +47,7 @@ class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
         Weight of the KL term when ``variational``.
     normalize : {"noise", "global"} or None, default="noise"
         Input scaling (as in :class:`SpikeClassifier`).
-    epochs : int, default=20
-        Passes over the windows per ``fit``.
-    batch_size : int, default=64
-        Windows per gradient step.
-    learning_rate : float, default=1e-3
-        Adam learning rate.
-    validation_fraction : float, default=0.0
-        Fraction held out for early stopping on ``val_loss``.
-    patience : int, default=5
-        Epochs without improvement before early stopping.
-    callbacks : list of keras.callbacks.Callback or None, default=None
-        Extra Keras callbacks.
-    verbose : int, default=0
-        0 silent, 1 progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seed of weights, shuffling and sampling noise.
-    warm_start : bool, default=False
-        Continue training the fitted networks on the next ``fit``.
-    mixed_precision : bool, default=False
-        Mixed-precision compute (float16 on GPU, bfloat16 on CPU).
-    jit_compile : bool, default=False
-        XLA-compile the training step.
-    distribute : bool, default=False
-        Train with ``tf.distribute.MirroredStrategy`` over all visible GPUs.
+    {common_parameters}
 
     Attributes
     ----------
@@ -248,6 +226,9 @@ class CalciumAutoencoder(TransformerMixin, BaseKerasEstimator):
     # ---------------------------------------------------------------- hooks
     def _has_stats(self):
         return self.normalize == "noise"
+
+    def _learn_data(self, X, y):
+        self._fit_scaling(X)
 
     def _build_model(self):
         arch = dict(

@@ -1,67 +1,74 @@
-"""Everything generic about the Keras estimators.
+"""The generic trainer of the Keras estimators.
 
 :class:`BaseKerasEstimator` owns parameter validation, input checks, seeding,
-the device / distribution strategy, building and compiling under the strategy's
-scope, the ``fit`` loop over a ``tf.data.Dataset`` (or any iterable Keras
-accepts, e.g. a ``keras.utils.PyDataset``), early stopping, ``history_``,
-``partial_fit`` / ``warm_start``, pickling and ``save`` / ``load``. A concrete
+the device / distribution strategy, building the optimizer
+(``_make_optimizer``, the one place optimizers are made), building and
+compiling under the strategy's scope, the ``fit`` loop over a
+``tf.data.Dataset`` (or any iterable Keras accepts, e.g. a
+``keras.utils.PyDataset``), early stopping, ``history_`` and ``partial_fit`` /
+``warm_start``. Saving, loading and pickling come from
+:class:`~calgan_sklearn.models._persistence.KerasPersistenceMixin`; the window
+estimators share their input scaling through
+:class:`~calgan_sklearn.models._scaling.WindowScalingMixin`. A concrete
 estimator supplies a few hooks:
 
-``_build_model(self)`` (required)
+``_build_model(self, **build_args)`` (required)
     Build and return the Keras model that ``fit`` trains. Called under the
-    strategy scope once per (re)initialisation, after ``_learn_data``; set any
-    sub-models (``generator_``, ``encoder_`` ...) as attributes here.
+    strategy scope once per (re)initialisation with what ``_learn_data``
+    returned; set any sub-models (``generator_``, ``encoder_`` ...) as
+    attributes here.
 ``_network_arrays(self, X, y)`` (required unless ``_make_dataset`` is overridden)
     Turn validated ``X`` / ``y`` into the arrays the network consumes:
     ``(inputs,)`` or ``(inputs, targets)``.
-``_make_dataset(self, X, y, *, training, seed)``
-    Return what ``keras.Model.fit`` iterates over. The default slices
+``_make_dataset(self, X, y, *, training, seed, **fit_params)``
+    Return what ``keras.Model.fit`` iterates over (for the training part, and
+    for the validation part with ``training=False``). The default slices
     ``_network_arrays`` into a shuffled, batched ``tf.data.Dataset``; override
     it to stream windows from long traces with a ``keras.utils.PyDataset``.
-``_learn_data(self, X, y)``
+``_check_fit_params(self, X, y, *, reset, **fit_params)``
+    Check the per-call arguments of the public ``fit`` / ``partial_fit``
+    (``sample_weight``, ``classes`` ...) and return them as a dict.
+``_learn_data(self, X, y, **fit_params)``
     Learn data-dependent state before the model is built (``classes_``,
-    input scaling). Default: window scaling per ``self.normalize`` if present.
+    input scaling); may return a dict of keyword arguments for
+    ``_build_model``. Default: nothing.
 ``_compile_model(self, model)``
-    Compile the model; the default uses Adam(``learning_rate``) with
-    ``_loss()`` and ``_metrics()``.
+    Compile the model; the default uses ``_make_optimizer()`` with ``_loss()``
+    and ``_metrics()``.
 ``_check_y(self, y, X, *, reset)``
     Validate targets; default: ``y`` is ignored.
-``_assemble_model(self)``
-    Rebuild ``model_`` from persisted parts after unpickling / loading, when
-    ``model_`` itself is not in ``_keras_attributes`` (e.g. the GAN wrapper).
 
-Class attributes: ``_keras_attributes`` (names of the fitted Keras models that
-are persisted), ``_monitor`` (quantity early stopping watches),
-``_min_samples`` (fewest windows ``fit`` accepts).
+Per-call arguments travel as keyword arguments, as skorch passes
+``**fit_params``: the public method calls ``self._fit(X, y, **fit_params)``,
+and each hook above that takes ``**fit_params`` receives the checked ones; with
+``validation_fraction > 0`` those with one entry per sample are split with the
+samples. Nothing per-call is parked on the estimator.
+
+Class attributes: ``_monitor`` (quantity early stopping watches; lower is
+better),
+``_min_samples`` (fewest windows ``fit`` accepts), and the persistence
+mixin's ``_keras_attributes``.
 """
 
 from __future__ import annotations
 
-import io
-import json
+import inspect
 import numbers
-import os
-import tempfile
-import warnings
+import re
+import textwrap
 import weakref
-import zipfile
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _check_method_params, validate_data
 
-from ..signal import noise_sd
+from ._persistence import KerasPersistenceMixin
 
-__all__ = ["BaseKerasEstimator", "load", "load_metadata"]
+__all__ = ["BaseKerasEstimator"]
 
-_FORMAT_VERSION = 1
-_ESTIMATOR_FILE = "estimator.json"
-#: Top-level keys of ``estimator.json``; ``metadata`` is optional.
-_JSON_KEYS = ("format_version", "class", "params", "state", "metadata")
 
 #: Parameters every Keras estimator has, with their constraints.
 COMMON_PARAMETER_CONSTRAINTS = {
@@ -79,24 +86,80 @@ COMMON_PARAMETER_CONSTRAINTS = {
     "distribute": ["boolean"],
 }
 
-#: Constraint of the ``normalize`` parameter shared by the window estimators
-#: (the values mean what :mod:`calgan_sklearn.signal` says).
-NORMALIZE_CONSTRAINT = [StrOptions({"noise", "global"}), None]
-
-#: Names changed since estimators could be saved (old -> new): parameters, fitted
-#: attributes and their ``.keras`` files. ``load`` and unpickling read the old ones.
-_RENAMED = {
-    "normalization": "normalize",
-    "discriminator_": "critic_",
-    "offset_": "input_offset_",
-    "scale_": "input_scale_",
+#: numpydoc type and description of each common parameter, written once: a
+#: line ``{common_parameters}`` in an estimator's docstring becomes these
+#: entries, with the defaults of its ``__init__``, its ``_monitor`` for
+#: ``{monitor}``, and any sentence it adds in ``_parameter_notes``.
+COMMON_PARAMETER_DOCS = {
+    "epochs": ("int", "Passes over the training data per ``fit``; ``partial_fit`` trains one."),
+    "batch_size": ("int", "Size of the minibatch of each gradient step."),
+    "learning_rate": ("float", "Learning rate of the Adam optimizer."),
+    "validation_fraction": (
+        "float",
+        "Fraction of the samples (rows of ``X``) held out for early stopping on "
+        "``{monitor}``; 0 disables it.",
+    ),
+    "patience": (
+        "int",
+        "Epochs without improvement of ``{monitor}`` before early stopping; the "
+        "weights of the best epoch are restored.",
+    ),
+    "callbacks": (
+        "list of keras.callbacks.Callback or None",
+        "Extra Keras callbacks, passed to ``keras.Model.fit`` as they are.",
+    ),
+    "verbose": ("int", "0 silent, 1 a Keras progress bar per epoch, 2 one line per epoch."),
+    "random_state": (
+        "int, RandomState instance or None",
+        "Seeds the weight initialisation, shuffling and random noise; an integer "
+        "gives the same fitted weights and predictions on CPU.",
+    ),
+    "warm_start": (
+        "bool",
+        "If True, ``fit`` on a fitted estimator continues training its network(s) "
+        "instead of starting anew.",
+    ),
+    "mixed_precision": (
+        "bool",
+        "Compute the hidden layers in reduced precision with float32 weights and "
+        "outputs: ``mixed_float16`` with loss scaling on a GPU, ``mixed_bfloat16`` "
+        "on a CPU.",
+    ),
+    "jit_compile": ("bool", "Compile the training step with XLA."),
+    "distribute": (
+        "bool",
+        "Build and train under ``tf.distribute.MirroredStrategy`` over all visible "
+        "GPUs (one device on a CPU-only machine).",
+    ),
 }
-#: Parameter values changed since (parameter -> {old: new}).
-_RENAMED_VALUES = {"normalize": {"window": "noise"}}
 
-#: Estimator classes ``load`` may instantiate (filled by ``__init_subclass__``);
-#: ``load`` never imports a class named in a file.
-_REGISTRY: dict[str, type] = {}
+_COMMON_PARAMETERS_MARK = re.compile(r"^([ \t]*)\{common_parameters\}[ \t]*$", re.MULTILINE)
+
+
+def _document_common_parameters(cls):
+    """Replace the ``{common_parameters}`` line of ``cls.__doc__`` by their entries."""
+    doc = cls.__doc__
+    match = _COMMON_PARAMETERS_MARK.search(doc or "")
+    if match is None:
+        return
+    indent = match.group(1)
+    signature = inspect.signature(cls.__init__).parameters
+    names = [n for n in signature if n in COMMON_PARAMETER_DOCS] or list(COMMON_PARAMETER_DOCS)
+    notes = getattr(cls, "_parameter_notes", {})
+    lines = []
+    for name in names:
+        kind, text = COMMON_PARAMETER_DOCS[name]
+        default = signature[name].default if name in signature else inspect.Parameter.empty
+        if default is not inspect.Parameter.empty:
+            kind = f"{kind}, default={default!r}"
+        text = " ".join(
+            [text.format(monitor=cls._monitor)] + ([notes[name]] if name in notes else [])
+        )
+        lines.append(f"{indent}{name} : {kind}")
+        lines += textwrap.wrap(
+            text, width=79, initial_indent=indent + "    ", subsequent_indent=indent + "    "
+        )
+    cls.__doc__ = doc[: match.start()] + "\n".join(lines) + doc[match.end() :]
 
 
 #: Graph function of each network for inference (weakly keyed: dropped with it).
@@ -133,45 +196,19 @@ def gpu_available():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-class BaseKerasEstimator(BaseEstimator):
+class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
     """Base class of the Keras estimators on windows of calcium traces.
 
     Not meant to be used directly: a subclass lists its parameters in
     ``__init__`` (which only stores them), extends ``_parameter_constraints``
-    with :data:`COMMON_PARAMETER_CONSTRAINTS`, and implements the hooks listed in
-    the module docstring. The parameters documented below are the common ones.
+    with :data:`COMMON_PARAMETER_CONSTRAINTS`, documents them with a line
+    ``{common_parameters}`` in its Parameters section (filled from
+    :data:`COMMON_PARAMETER_DOCS` with its defaults), and implements the hooks
+    listed in the module docstring. The parameters below are the common ones.
 
     Parameters
     ----------
-    epochs : int
-        Passes over the training windows per ``fit`` (``partial_fit`` does one).
-    batch_size : int
-        Windows per gradient step.
-    learning_rate : float
-        Adam learning rate.
-    validation_fraction : float
-        Fraction of windows held out for early stopping; 0 disables it.
-    patience : int
-        Epochs without improvement of the monitored validation quantity before
-        early stopping (the best weights are restored).
-    callbacks : list of keras.callbacks.Callback or None
-        Extra Keras callbacks, passed to ``keras.Model.fit`` as they are.
-    verbose : int
-        0 silent, 1 Keras progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None
-        Seeds weights, shuffling and noise. The same integer gives the same
-        fitted weights and predictions on CPU.
-    warm_start : bool
-        If True, ``fit`` on a fitted estimator continues training the existing
-        network (the data must have the same window length and classes).
-    mixed_precision : bool
-        Compute in ``mixed_float16`` on GPU (``mixed_bfloat16`` on CPU) with
-        float32 weights and outputs.
-    jit_compile : bool
-        Compile the training step with XLA.
-    distribute : bool
-        Build and train under ``tf.distribute.MirroredStrategy`` over all
-        visible GPUs (a single-device strategy on a CPU-only machine).
+    {common_parameters}
 
     Attributes
     ----------
@@ -186,14 +223,14 @@ class BaseKerasEstimator(BaseEstimator):
         Window length seen in ``fit``.
     """
 
-    _keras_attributes: tuple[str, ...] = ("model_",)
     _monitor = "val_loss"
     _min_samples = 2
+    #: Sentences an estimator adds to the description of a common parameter.
+    _parameter_notes: dict[str, str] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _REGISTRY[f"{cls.__module__}.{cls.__qualname__}"] = cls
-        _REGISTRY[cls.__qualname__] = cls
+        _document_common_parameters(cls)
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -207,19 +244,27 @@ class BaseKerasEstimator(BaseEstimator):
         return hasattr(self, "n_iter_")
 
     # ------------------------------------------------------------- training
-    def _fit(self, X, y=None, *, partial=False):
-        """Validate, (re)build if needed, and train; shared by ``fit``/``partial_fit``."""
+    def _fit(self, X, y=None, *, partial=False, **fit_params):
+        """Validate, (re)build if needed, and train; shared by ``fit``/``partial_fit``.
+
+        ``fit_params`` are the per-call arguments of the public method
+        (``sample_weight``, ``classes`` ...). They are checked by
+        ``_check_fit_params`` and handed to ``_learn_data``,
+        ``_split_validation`` and ``_make_dataset`` as keyword arguments; they
+        are never stored on the estimator.
+        """
         self._validate_params()
         reset = not (self.__sklearn_is_fitted__() and (partial or self.warm_start))
         X, y = self._check_data(X, y, reset=reset)
+        fit_params = self._check_fit_params(X, y, reset=reset, **fit_params)
         self._check_params(X)
         seed = self._seed_for_fit(reset)
         if reset:
-            self._learn_data(X, y)
-            self._build_and_compile()
+            build_args = self._learn_data(X, y, **fit_params) or {}
+            self._build_and_compile(**build_args)
             self.history_ = {}
             self.n_iter_ = 0
-        train, val = self._split_validation(X, y, seed, use=not partial)
+        train, val = self._split_validation(X, y, seed, use=not partial, **fit_params)
         self._run_fit(train, val, epochs=1 if partial else self.epochs, seed=seed)
         return self
 
@@ -265,9 +310,10 @@ class BaseKerasEstimator(BaseEstimator):
             opt = keras.optimizers.LossScaleOptimizer(opt)
         return opt
 
-    def _build_and_compile(self):
+    def _build_and_compile(self, **build_args):
+        """``_build_model(**build_args)`` and ``_compile_model`` under the strategy scope."""
         with self._get_strategy().scope():
-            model = self._build_model()
+            model = self._build_model(**build_args)
             self._compile_model(model)
         self.model_ = model
 
@@ -285,10 +331,16 @@ class BaseKerasEstimator(BaseEstimator):
     def _metrics(self):
         return None
 
-    def _split_validation(self, X, y, seed, *, use=True):
-        """Hold out ``validation_fraction`` of the windows (stratified where possible)."""
+    def _split_validation(self, X, y, seed, *, use=True, **fit_params):
+        """Hold out ``validation_fraction`` of the samples (stratified where possible).
+
+        Returns ``(train, val)``, each a triple ``(X, y, fit_params)``; ``val`` is
+        None without a split. Fit parameters with one entry per sample (per-trace
+        weights ...) are split with the samples, as scikit-learn's
+        cross-validation splits them; the others go to both parts unchanged.
+        """
         if not use or self.validation_fraction == 0:
-            return (X, y), None
+            return (X, y, fit_params), None
         n_val = int(np.ceil(self.validation_fraction * len(X)))
         if n_val < 1 or len(X) - n_val < 1:
             raise ValueError(
@@ -299,11 +351,18 @@ class BaseKerasEstimator(BaseEstimator):
         strat = self._stratify_labels(y)
         if strat is not None and np.unique(strat, return_counts=True)[1].min() < 2:
             strat = None
-        arrays = (X,) if y is None else (X, y)
-        parts = train_test_split(*arrays, test_size=n_val, random_state=seed, stratify=strat)
-        if y is None:
-            return (parts[0], None), (parts[1], None)
-        return (parts[0], parts[2]), (parts[1], parts[3])
+        # the indices depend only on the number of samples, the seed and strat
+        parts = train_test_split(
+            np.arange(len(X)), test_size=n_val, random_state=seed, stratify=strat
+        )
+        return tuple(
+            (
+                X[idx],
+                None if y is None else y[idx],
+                _check_method_params(X, fit_params, indices=idx),
+            )
+            for idx in parts
+        )
 
     def _stratify_labels(self, y):
         return None
@@ -314,16 +373,25 @@ class BaseKerasEstimator(BaseEstimator):
         callbacks = list(self.callbacks or [])
         if has_validation:
             callbacks.append(
+                # every monitored quantity is lower-is-better (val_loss, the GAN's
+                # Wasserstein estimate val_w_dist); Keras cannot guess the latter
                 keras.callbacks.EarlyStopping(
-                    monitor=self._monitor, patience=self.patience, restore_best_weights=True
+                    monitor=self._monitor,
+                    mode="min",
+                    patience=self.patience,
+                    restore_best_weights=True,
                 )
             )
         return callbacks
 
     def _run_fit(self, train, val, *, epochs, seed):
-        """One ``keras.Model.fit`` call; appends its history to ``history_``."""
-        dataset = self._make_dataset(*train, training=True, seed=seed)
-        val_data = None if val is None else self._make_dataset(*val, training=False, seed=seed)
+        """One ``keras.Model.fit`` call on ``(X, y, fit_params)`` triples; extends ``history_``."""
+        X, y, fit_params = train
+        dataset = self._make_dataset(X, y, training=True, seed=seed, **fit_params)
+        val_data = None
+        if val is not None:
+            X, y, fit_params = val
+            val_data = self._make_dataset(X, y, training=False, seed=seed, **fit_params)
         result = self.model_.fit(
             dataset,
             validation_data=val_data,
@@ -336,8 +404,12 @@ class BaseKerasEstimator(BaseEstimator):
             self.history_.setdefault(key, []).extend(float(v) for v in values)
         self.n_iter_ += len(result.epoch)
 
-    def _make_dataset(self, X, y, *, training, seed=None):
-        """Shuffled (when training), batched ``tf.data.Dataset`` of ``_network_arrays``."""
+    def _make_dataset(self, X, y, *, training, seed=None, **fit_params):
+        """Shuffled (when training), batched ``tf.data.Dataset`` of ``_network_arrays``.
+
+        ``fit_params`` (the checked per-call arguments of ``fit``) are not used
+        by this default; a subclass's dataset may use them.
+        """
         import tensorflow as tf
 
         arrays = self._network_arrays(X, y)
@@ -396,60 +468,25 @@ class BaseKerasEstimator(BaseEstimator):
     def _check_y(self, y, X, *, reset):
         return None
 
+    def _check_fit_params(self, X, y, *, reset, **fit_params):
+        """Check the per-call arguments of ``fit`` against validated ``X`` / ``y``.
+
+        Hook: return them, checked, as a dict; it is what ``_learn_data``,
+        ``_split_validation`` and ``_make_dataset`` receive. Default: as given.
+        """
+        return fit_params
+
     def _check_params(self, X):
         """Cross-parameter checks that need the data (hook; default none)."""
 
     # ------------------------------------------------------------- data state
-    def _learn_data(self, X, y):
-        self._fit_scaling(X)
+    def _learn_data(self, X, y, **fit_params):
+        """Learn data-dependent state before the model is built (hook; default none).
 
-    def _fit_scaling(self, X):
-        """Learn the input scaling selected by ``self.normalize``.
-
-        ``"noise"``: subtract each window's 20th percentile (its baseline) and
-        divide by its noise sigma (:func:`calgan_sklearn.signal.noise_sd`, steps
-        not centred), then
-        by one global factor so the training windows have unit variance; the
-        pairs (baseline, noise) of up to 4096 training windows are kept in
-        ``window_loc_`` / ``window_scale_`` to bring generated windows back to
-        data units. ``"global"``: subtract the global mean, divide by the
-        global std. ``input_offset_`` and ``input_scale_`` hold the global parts.
+        May return a dict of keyword arguments for ``_build_model``: per-fit
+        objects that are not fitted state (e.g. a critic to start from).
         """
-        mode = getattr(self, "normalize", None)
-        self.input_offset_, self.input_scale_ = 0.0, 1.0
-        if mode == "global":
-            self.input_offset_ = float(X.mean())
-            self.input_scale_ = float(X.std()) if X.std() > 1e-12 else 1.0
-        elif mode == "noise":
-            loc, noise = self._window_stats(X)
-            z = (X - loc[:, None]) / noise[:, None]
-            self.input_scale_ = float(z.std()) if z.std() > 1e-12 else 1.0
-            keep = check_random_state(self._seed).permutation(len(X))[:4096]
-            self.window_loc_, self.window_scale_ = loc[keep], noise[keep]
-
-    @staticmethod
-    def _window_stats(X):
-        return np.percentile(X, 20, axis=1), noise_sd(X, axis=1, center=False)
-
-    def _scale(self, X):
-        """Windows in data units -> normalised float32 ``(n, L)`` plus per-window loc/scale."""
-        if getattr(self, "normalize", None) == "noise":
-            loc, noise = self._window_stats(X)
-        else:
-            loc, noise = np.full(len(X), self.input_offset_), np.ones(len(X))
-        scale = noise * self.input_scale_
-        Z = (X - loc[:, None]) / scale[:, None]
-        return Z.astype(np.float32), loc, scale
-
-    def _unscale(self, Z, loc, scale):
-        return np.asarray(Z, dtype=np.float64) * scale[:, None] + loc[:, None]
-
-    def _draw_loc_scale(self, n, rng):
-        """(loc, scale) pairs for generated windows: drawn from the training windows."""
-        if getattr(self, "normalize", None) == "noise":
-            idx = rng.randint(len(self.window_loc_), size=n)
-            return self.window_loc_[idx], self.window_scale_[idx] * self.input_scale_
-        return np.full(n, self.input_offset_), np.full(n, self.input_scale_)
+        return None
 
     # ------------------------------------------------------------- prediction
     def _predict_network(self, model, inputs, batch_size=4096):
@@ -468,364 +505,5 @@ class BaseKerasEstimator(BaseEstimator):
             return [np.concatenate(parts) for parts in zip(*outs)]
         return np.concatenate(outs)
 
-    # ------------------------------------------------------------ persistence
-    def __getstate__(self):
-        state = super().__getstate__()
-        state = dict(state)
-        for name in self._keras_attributes:
-            if name in state:
-                state[name] = _SerializedModel(state[name])
-        if "model_" in state and "model_" not in self._keras_attributes:
-            del state["model_"]
-        return state
 
-    def __setstate__(self, state):
-        state = _upgrade_names(state)
-        state = {k: v.load() if isinstance(v, _SerializedModel) else v for k, v in state.items()}
-        super().__setstate__(state)
-        if self.__sklearn_is_fitted__() and "model_" not in self.__dict__:
-            self._restore_model()
-
-    def _restore_model(self):
-        """Re-create ``model_`` from persisted parts (hook ``_assemble_model``)."""
-        model = self._assemble_model()
-        if model is not getattr(self, "model_", None):
-            self._compile_model(model)
-        self.model_ = model
-
-    def _assemble_model(self):
-        return getattr(self, self._keras_attributes[0])
-
-    def save(self, path, metadata=None):
-        """Save the fitted estimator to a directory: ``.keras`` models and JSON.
-
-        Writes ``estimator.json`` (class name, parameters, fitted NumPy/JSON
-        state and any ``metadata``) and one ``<attribute>.keras`` file per
-        fitted network. Parameters that are not JSON-serialisable
-        (``callbacks``, an ``init`` estimator) are stored as ``None`` with a
-        warning; the fitted weights are kept.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Directory to create (or overwrite files in).
-        metadata : dict, default=None
-            What to keep with the model about how it was made (training data,
-            time, command, versions): a dict with str keys and JSON values
-            (str, numbers, bool, None, lists, dicts), checked before anything
-            is written. Read it back with :func:`load_metadata`.
-
-        Returns
-        -------
-        path : pathlib.Path
-        """
-        check_is_fitted(self)
-        metadata = _check_metadata(metadata)
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format_version": _FORMAT_VERSION,
-            "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "params": self._json_params(),
-            "state": self._json_state(),
-        }
-        if metadata is not None:
-            meta["metadata"] = metadata
-        (path / _ESTIMATOR_FILE).write_text(json.dumps(meta, indent=1))
-        for name in self._keras_attributes:
-            getattr(self, name).save(path / f"{name}.keras")
-        return path
-
-    @classmethod
-    def load(cls, path):
-        """Load an estimator written by :meth:`save`, without unpickling code.
-
-        Only estimator classes of this package can be instantiated and Keras
-        models are read with ``safe_mode=True``.
-
-        Parameters
-        ----------
-        path : str or path-like
-            Directory written by :meth:`save`.
-
-        Returns
-        -------
-        estimator : BaseKerasEstimator
-        """
-        path = Path(path)
-        klass, params, state, _ = _read_estimator_json(path, cls)
-        est = klass(**params)
-        try:
-            est._validate_params()
-        except ValueError as exc:
-            raise ValueError(
-                f"{path / _ESTIMATOR_FILE} holds an invalid parameter: {exc}"
-            ) from None
-        models = {
-            name: _load_keras_file(_keras_file(path, name)) for name in klass._keras_attributes
-        }
-        for key, value in state.items():
-            setattr(est, key, value)
-        for name, model in models.items():
-            setattr(est, name, model)
-        try:
-            est._restore_model()
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise ValueError(
-                f"{path} does not hold a consistent {klass.__name__}: rebuilding it failed "
-                f"with {type(exc).__name__}: {exc}. Save the estimator again."
-            ) from None
-        return est
-
-    def _json_params(self):
-        params = {}
-        for key, value in self.get_params(deep=False).items():
-            try:
-                json.dumps(value)
-            except TypeError:
-                if value is not None:
-                    warnings.warn(
-                        f"parameter {key}={type(value).__name__} is not JSON-serialisable "
-                        "and is saved as None; the fitted weights are saved in full.",
-                        UserWarning,
-                        stacklevel=3,
-                    )
-                value = None
-            params[key] = value
-        return params
-
-    def _json_state(self):
-        skip = set(self._keras_attributes) | {"model_"}
-        return {
-            k: _to_json(k, v)
-            for k, v in vars(self).items()
-            if k.endswith("_") and k not in skip and not k.startswith("__")
-        } | {"_seed": self._seed}
-
-
-def load(path):
-    """Load any estimator of this package saved with ``estimator.save(path)``."""
-    return BaseKerasEstimator.load(path)
-
-
-def load_metadata(path):
-    """The metadata saved with an estimator by ``estimator.save(path, metadata=...)``.
-
-    ``estimator.json`` is checked as :func:`load` checks it; the networks are
-    not read.
-
-    Parameters
-    ----------
-    path : str or path-like
-        Directory written by :meth:`BaseKerasEstimator.save`.
-
-    Returns
-    -------
-    metadata : dict
-        As given to ``save``; empty if none was given.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from calgan_sklearn.models import load_metadata
-    >>> from calgan_sklearn.pretrained import load_pretrained
-    >>> folder = load_pretrained().save(tempfile.mkdtemp(), metadata={"note": "a copy"})
-    >>> load_metadata(folder)
-    {'note': 'a copy'}
-    """
-    return _read_estimator_json(Path(path), BaseKerasEstimator)[3]
-
-
-def _check_metadata(metadata):
-    """``metadata`` for :meth:`~BaseKerasEstimator.save`: None or a JSON object."""
-    if metadata is None:
-        return None
-    if not isinstance(metadata, dict):
-        raise ValueError(f"metadata must be a dict, got {type(metadata).__name__}.")
-    bad = [key for key in metadata if not isinstance(key, str)]
-    if bad:
-        raise ValueError(f"metadata keys must be str, got {bad[:5]}; use str(key).")
-    try:
-        json.dumps(metadata)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"metadata must hold only JSON values (str, numbers, bool, None, lists and "
-            f"dicts): {exc}. Convert NumPy values with .item() or .tolist()."
-        ) from None
-    return metadata
-
-
-def _read_estimator_json(path, base):
-    """Class, parameters, fitted state and metadata of ``estimator.json``, all checked first.
-
-    Nothing is instantiated or set before the file's version, keys, class,
-    parameter names and state names are known to be what :meth:`save` writes;
-    each problem is one ``ValueError`` naming the file and what to do.
-    """
-    file = path / _ESTIMATOR_FILE
-    if not path.is_dir():
-        what = "does not exist" if not path.exists() else "is a file, not a folder"
-        raise FileNotFoundError(
-            f"{path} {what}; pass the directory written by estimator.save(path)."
-        )
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"{path} is not a saved estimator: {_ESTIMATOR_FILE} is missing. "
-            "Pass the directory written by estimator.save(path)."
-        )
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{file} is not valid JSON ({exc}); the file is damaged or was cut off. "
-            "Save the estimator again."
-        ) from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{file} must hold a JSON object, got {type(meta).__name__}.")
-    version = meta.get("format_version")
-    if version != _FORMAT_VERSION:
-        raise ValueError(
-            f"{file} has format_version={version!r}; this version of calgan_sklearn reads "
-            f"format_version={_FORMAT_VERSION}. Save the estimator again with this version."
-        )
-    missing = [k for k in ("class", "params", "state") if k not in meta]
-    if missing:
-        raise ValueError(f"{file} lacks the key(s) {missing}; the file is incomplete.")
-    unknown = sorted(set(meta) - set(_JSON_KEYS))
-    if unknown:
-        raise ValueError(
-            f"{file} holds unknown key(s) {unknown}; it was edited or written by another "
-            "version. Information about a model belongs in its metadata: "
-            "estimator.save(path, metadata={...})."
-        )
-    klass = _REGISTRY.get(meta["class"]) if isinstance(meta["class"], str) else None
-    if klass is None or not issubclass(klass, base):
-        raise ValueError(
-            f"{path} holds a {meta['class']!r}, which is not a {base.__name__} of "
-            f"this package; known classes: {sorted(k for k in _REGISTRY if '.' in k)}."
-        )
-    params, state, metadata = meta["params"], meta["state"], meta.get("metadata", {})
-    for key, value in (("params", params), ("state", state), ("metadata", metadata)):
-        if not isinstance(value, dict):
-            raise ValueError(f"{file}: {key!r} must be a JSON object, got {type(value).__name__}.")
-    params, state = _upgrade_names(params), _upgrade_names(state)
-    # parameters added after a model was saved take their defaults (which keep the
-    # old behaviour); a name the class does not know means an edited or newer file
-    unknown = sorted(set(params) - set(klass._get_param_names()))
-    if unknown:
-        raise ValueError(
-            f"{file} names parameter(s) {unknown} that {klass.__name__} does not have "
-            f"(it has {sorted(klass._get_param_names())}); it was edited or written by "
-            "another version. Save the estimator again."
-        )
-    bad = sorted(
-        k
-        for k in state
-        if not (k == "_seed" or (k.isidentifier() and k.endswith("_") and not k.startswith("_")))
-    )
-    if bad or "_seed" not in state or "n_iter_" not in state:
-        raise ValueError(
-            f"{file}: the fitted state has unexpected entries {bad[:5]} or lacks "
-            "'_seed' / 'n_iter_'; it was not written by estimator.save. Save it again."
-        )
-    try:
-        state = {k: _from_json(v) for k, v in state.items()}
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"{file}: a fitted array cannot be read ({exc}).") from None
-    return klass, params, state, metadata
-
-
-def _upgrade_names(entries):
-    """Parameters or fitted state with the names and values of :data:`_RENAMED`."""
-    out = {_RENAMED.get(k, k): v for k, v in entries.items()}
-    for key, values in _RENAMED_VALUES.items():
-        if isinstance(out.get(key), str):
-            out[key] = values.get(out[key], out[key])
-    return out
-
-
-def _keras_file(path, name):
-    """``<name>.keras`` in ``path``, or the file of the name's old spelling if only it exists."""
-    file = path / f"{name}.keras"
-    if not file.is_file():
-        old = [path / f"{k}.keras" for k, v in _RENAMED.items() if v == name]
-        file = next((f for f in old if f.is_file()), file)
-    return file
-
-
-def _load_keras_file(file):
-    """A ``.keras`` file read with ``safe_mode=True``; a damaged file is one clear error."""
-    import keras
-
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"{file} is missing; a saved estimator folder holds it next to "
-            f"{_ESTIMATOR_FILE}. Copy the whole folder, or save the estimator again."
-        )
-    if not zipfile.is_zipfile(file):
-        raise ValueError(
-            f"{file} is not a Keras archive (not a zip file); it is damaged or was cut "
-            "off while copying. Copy it again, or save the estimator again."
-        )
-    try:
-        with zipfile.ZipFile(file) as archive:
-            broken = archive.testzip()
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        broken = str(exc)
-    if broken is not None:
-        raise ValueError(
-            f"{file} is damaged ({broken} fails its checksum); copy it again, or save the "
-            "estimator again."
-        )
-    try:
-        return keras.saving.load_model(file, safe_mode=True)
-    except Exception as exc:  # Keras raises many kinds for a bad archive
-        raise ValueError(
-            f"{file} could not be read as a Keras model ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())}); it is damaged, edited or "
-            "written by another Keras version. Save the estimator again."
-        ) from None
-
-
-class _SerializedModel:
-    """A Keras model as the bytes of its ``.keras`` file (picklable)."""
-
-    def __init__(self, model):
-        with tempfile.TemporaryDirectory() as tmp:
-            file = os.path.join(tmp, "model.keras")
-            model.save(file)
-            with open(file, "rb") as fh:
-                self.data = fh.read()
-
-    def load(self):
-        import keras
-
-        with tempfile.TemporaryDirectory() as tmp:
-            file = os.path.join(tmp, "model.keras")
-            with open(file, "wb") as fh:
-                fh.write(self.data)
-            zipfile.ZipFile(io.BytesIO(self.data)).testzip()
-            return keras.saving.load_model(file, safe_mode=True)
-
-
-def _to_json(key, value):
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): _to_json(key, v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json(key, v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"fitted attribute {key} of type {type(value).__name__} cannot be saved.")
-
-
-def _from_json(value):
-    if isinstance(value, dict) and "__ndarray__" in value:
-        dtype = np.dtype(value["dtype"])
-        return np.array(value["__ndarray__"], dtype=object if dtype.kind == "O" else dtype)
-    if isinstance(value, dict):
-        return {k: _from_json(v) for k, v in value.items()}
-    return value
+_document_common_parameters(BaseKerasEstimator)

@@ -12,13 +12,14 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
-from ._base import COMMON_PARAMETER_CONSTRAINTS, NORMALIZE_CONSTRAINT, BaseKerasEstimator
+from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 from ._networks import build_classifier, copy_trunk_weights
+from ._scaling import NORMALIZE_CONSTRAINT, WindowScalingMixin
 
 __all__ = ["SpikeClassifier"]
 
 
-class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
+class SpikeClassifier(ClassifierMixin, WindowScalingMixin, BaseKerasEstimator):
     """Classify windows of fluorescence (spike / no spike, spike counts, any labels).
 
     A strided 1-D convolutional network, the same trunk as
@@ -56,31 +57,7 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
         modified. An unfitted CalciumGAN (e.g. after ``clone`` in
         ``GridSearchCV``) is cloned and fitted on the training windows first;
         pass a saved path to avoid refitting in a search.
-    epochs : int, default=10
-        Passes over the training windows per ``fit``.
-    batch_size : int, default=64
-        Windows per gradient step.
-    learning_rate : float, default=1e-3
-        Adam learning rate.
-    validation_fraction : float, default=0.0
-        Fraction of windows held out (stratified) for early stopping on
-        ``val_loss``; 0 disables early stopping.
-    patience : int, default=5
-        Epochs without improvement before early stopping.
-    callbacks : list of keras.callbacks.Callback or None, default=None
-        Extra Keras callbacks.
-    verbose : int, default=0
-        0 silent, 1 progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seed of weights and shuffling; an int gives reproducible results on CPU.
-    warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit``.
-    mixed_precision : bool, default=False
-        Mixed-precision compute (float16 on GPU, bfloat16 on CPU).
-    jit_compile : bool, default=False
-        XLA-compile the training step.
-    distribute : bool, default=False
-        Train with ``tf.distribute.MirroredStrategy`` over all visible GPUs.
+    {common_parameters}
 
     Attributes
     ----------
@@ -113,6 +90,8 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """
+
+    _parameter_notes = {"validation_fraction": "The split is stratified by class."}
 
     _parameter_constraints = {
         **COMMON_PARAMETER_CONSTRAINTS,
@@ -188,7 +167,6 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
         -------
         self : SpikeClassifier
         """
-        self._partial_classes = None
         return self._fit(X, y)
 
     def partial_fit(self, X, y, classes=None):
@@ -205,8 +183,7 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
         -------
         self : SpikeClassifier
         """
-        self._partial_classes = None if classes is None else np.unique(classes)
-        return self._fit(X, y, partial=True)
+        return self._fit(X, y, partial=True, classes=classes)
 
     def decision_function(self, X):
         """Logits: ``(n,)`` log-odds of ``classes_[1]`` if binary, else ``(n, n_classes)``."""
@@ -238,27 +215,33 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)
-        classes = np.unique(y) if self._partial_classes is None else self._partial_classes
-        if reset and len(classes) < 2:
+        if not reset:
+            self._check_known_labels(y, self.classes_)
+        return y
+
+    def _check_fit_params(self, X, y, *, reset, classes=None):
+        """The classes of a new network: ``classes`` if given (``partial_fit``), else ``y``'s."""
+        if not reset:
+            return {}  # the network's classes_ are fixed; _check_y compared y with them
+        classes = np.unique(y) if classes is None else np.unique(classes)
+        if len(classes) < 2:
             raise ValueError(
                 f"y has only one class ({classes[0]!r}) in {len(y)} windows; "
                 f"{type(self).__name__} needs at least two classes, e.g. windows with "
                 "and without spikes."
             )
-        known = (
-            self._partial_classes
-            if reset and self._partial_classes is not None
-            else (None if reset else self.classes_)
-        )
-        if known is not None:
-            unknown = np.setdiff1d(np.unique(y), known)
-            if len(unknown):
-                raise ValueError(
-                    f"y contains labels {unknown[:10].tolist()} that are not among the "
-                    f"classes {list(known)}; pass all labels as classes= on the first "
-                    "partial_fit call, or refit."
-                )
-        return y
+        self._check_known_labels(y, classes)
+        return {"classes": classes}
+
+    @staticmethod
+    def _check_known_labels(y, known):
+        unknown = np.setdiff1d(np.unique(y), known)
+        if len(unknown):
+            raise ValueError(
+                f"y contains labels {unknown[:10].tolist()} that are not among the "
+                f"classes {list(known)}; pass all labels as classes= on the first "
+                "partial_fit call, or refit."
+            )
 
     def _check_params(self, X):
         if self.init is not None and not isinstance(self.init, (str, os.PathLike)):
@@ -270,10 +253,10 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
                     f"got {type(self.init).__name__}."
                 )
 
-    def _learn_data(self, X, y):
+    def _learn_data(self, X, y, *, classes):
         self._fit_scaling(X)
-        self.classes_ = np.unique(y) if self._partial_classes is None else self._partial_classes
-        self._init_critic = self._resolve_init(X)
+        self.classes_ = classes
+        return {"critic": self._resolve_init(X)}
 
     def _resolve_init(self, X):
         """The critic whose trunk starts the classifier, or None."""
@@ -297,7 +280,7 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
             )
         return gan.critic_
 
-    def _build_model(self):
+    def _build_model(self, critic=None):
         model = build_classifier(
             self.n_features_in_,
             len(self.classes_),
@@ -307,7 +290,6 @@ class SpikeClassifier(ClassifierMixin, BaseKerasEstimator):
             dropout=self.dropout,
             dtype=self._dtype_policy(),
         )
-        critic = self.__dict__.pop("_init_critic", None)
         if critic is not None:
             copy_trunk_weights(critic, model)
         return model

@@ -9,15 +9,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
-from ._base import COMMON_PARAMETER_CONSTRAINTS, NORMALIZE_CONSTRAINT, BaseKerasEstimator
+from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 from ._networks import ConditionalWGAN, build_critic, build_generator
+from ._scaling import NORMALIZE_CONSTRAINT, WindowScalingMixin
 
 __all__ = ["CalciumGAN"]
 
 _BANK_SIZE = 1024
 
 
-class CalciumGAN(BaseKerasEstimator):
+class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     """Conditional Wasserstein GAN (WGAN-GP) of fluorescence windows.
 
     The generator maps Gaussian noise, and optionally a condition, to a window
@@ -66,31 +67,7 @@ class CalciumGAN(BaseKerasEstimator):
         Weight of the gradient penalty.
     normalize : {"noise", "global"} or None, default="noise"
         Input scaling (as in :class:`SpikeClassifier`).
-    epochs : int, default=50
-        Passes over the windows per ``fit``.
-    batch_size : int, default=64
-        Windows per step.
-    learning_rate : float, default=5e-4
-        Adam learning rate of both networks (``beta_1=0.5, beta_2=0.9``).
-    validation_fraction : float, default=0.0
-        Fraction held out; early stopping then watches the critic's
-        Wasserstein estimate on it (``val_w_dist``), a rough convergence signal.
-    patience : int, default=10
-        Epochs without improvement before early stopping.
-    callbacks : list of keras.callbacks.Callback or None, default=None
-        Extra Keras callbacks.
-    verbose : int, default=0
-        0 silent, 1 progress bar, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seed of weights, shuffling and training noise.
-    warm_start : bool, default=False
-        Continue training the fitted networks on the next ``fit``.
-    mixed_precision : bool, default=False
-        Mixed-precision compute (float16 on GPU, bfloat16 on CPU).
-    jit_compile : bool, default=False
-        XLA-compile the training step.
-    distribute : bool, default=False
-        Train with ``tf.distribute.MirroredStrategy`` over all visible GPUs.
+    {common_parameters}
 
     Attributes
     ----------
@@ -135,6 +112,12 @@ class CalciumGAN(BaseKerasEstimator):
 
     _keras_attributes = ("generator_", "critic_")
     _monitor = "val_w_dist"
+
+    _parameter_notes = {
+        "learning_rate": "Both networks use it, with ``beta_1=0.5, beta_2=0.9``.",
+        "validation_fraction": "``val_w_dist`` is the critic's Wasserstein estimate on the "
+        "held-out windows, a rough convergence signal.",
+    }
 
     _parameter_constraints = {
         **COMMON_PARAMETER_CONSTRAINTS,

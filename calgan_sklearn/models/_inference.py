@@ -617,32 +617,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     ensemble_size : int, default=3
         Independent networks trained side by side from different initial
         weights on the same crops; ``predict`` returns the mean of their rates.
-    epochs : int, default=10
-        Passes over the training data: each epoch draws as many crop frames as
-        the training traces have frames at the mean training rate (17.2 Hz).
-    batch_size : int, default=32
-        Crops per gradient step.
-    learning_rate : float, default=3e-3
-        Initial Adam learning rate, decayed with a cosine schedule.
-    validation_fraction : float, default=0.0
-        Fraction of the traces held out for early stopping; 0 disables it.
-    patience : int, default=5
-        Epochs without improvement of the validation loss before stopping.
-    callbacks : list of keras.callbacks.Callback or None, default=None
-        Extra Keras callbacks.
-    verbose : int, default=0
-        0 is silent, 1 shows a progress bar per epoch, 2 one line per epoch.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weight initialisation, crop sampling and noise.
-    warm_start : bool, default=False
-        If True, ``fit`` on a fitted estimator continues training.
-    mixed_precision : bool, default=False
-        Compute the hidden layers in reduced precision (float16 on a GPU, with
-        loss scaling; bfloat16 on a CPU).
-    jit_compile : bool, default=False
-        Compile the training step with XLA.
-    distribute : bool, default=False
-        Train under ``tf.distribute.MirroredStrategy`` over all visible GPUs.
+    {common_parameters}
 
     Attributes
     ----------
@@ -681,6 +656,15 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     >>> est.fit(calcium, spikes).predict(calcium).shape
     (4, 2000)
     """
+
+    _parameter_notes = {
+        "epochs": "Each epoch draws as many crop frames as the training traces have "
+        "frames at the mean training rate (17.2 Hz).",
+        "batch_size": "Its examples are crops of ``crop_length`` frames.",
+        "learning_rate": "It is the initial rate of a cosine decay.",
+        "validation_fraction": "The rows are traces; their ``sample_weight`` and "
+        "``units`` go with them.",
+    }
 
     _parameter_constraints: dict = {
         **COMMON_PARAMETER_CONSTRAINTS,
@@ -778,7 +762,9 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             Relative weight of each trace: training crops are drawn from a
             trace with probability proportional to its weight times its length
             (times 1 instead of its length with ``sample_weighting="traces"``).
-            E.g. ``1 / frames of the trace's dataset`` balances datasets.
+            E.g. ``1 / frames of the trace's dataset`` balances datasets. With
+            ``validation_fraction > 0`` the weights of the held-out traces
+            weight their validation crops in the same way.
         units : array-like of shape (n_traces,) of {"dff", "arbitrary"}, default=None
             Units of each trace, for training data that mixes dF/F recordings
             with recordings in arbitrary units (e.g. CASCADE and SpikeFinder);
@@ -789,12 +775,9 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self : DeepSpikeInference
             The fitted estimator.
         """
-        self._trace_weight = self._check_sample_weight(sample_weight, X)
-        self._trace_units = self._check_units(units, X)
-        try:
-            return self._fit(X, y)
-        finally:
-            del self._trace_weight, self._trace_units
+        # checked before the traces, as before: a bad weight is named first
+        sample_weight = self._check_sample_weight(sample_weight, X)
+        return self._fit(X, y, sample_weight=sample_weight, units=self._check_units(units, X))
 
     def predict(self, X):
         """Spike rates (expected spikes per frame) on the input's frames.
@@ -834,7 +817,9 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             self.n_features_in_ = X.shape[1]
         return X, y
 
-    def _learn_data(self, X, y):
+    def _learn_data(self, X, y, **fit_params):
+        # the learned state (mean rate, rate ladder, steps) is that of all frames,
+        # whatever the per-trace weights and units
         fs = check_fs(self.fs)
         seconds = trace_lengths(X).sum() / fs
         self.mean_rate_ = float(np.nansum(np.where(np.isnan(X), 0.0, y)) / seconds)
@@ -872,15 +857,15 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     def _loss(self):
         return member_mse
 
-    def _make_dataset(self, X, y, *, training, seed=None):
+    def _make_dataset(self, X, y, *, training, seed=None, sample_weight=None, units=None):
+        """Crops of the traces ``X`` (training or validation part), drawn per
+        ``sample_weight`` and read per ``units`` (per-trace arrays or None)."""
         fs = check_fs(self.fs)
         lengths = trace_lengths(X)
         y = np.nan_to_num(y)
         raw = [X[i, :n] for i, n in enumerate(lengths)]
         smooth = [self._smooth(y[i, :n], fs) for i, n in enumerate(lengths)]
-        is_dff = np.full(len(raw), self.units == "dff")
-        if training and getattr(self, "_trace_units", None) is not None:
-            is_dff = self._trace_units
+        is_dff = np.full(len(raw), self.units == "dff") if units is None else units == "dff"
         banks = []
         for rate in self.training_rates_:
             calcium = [rebin_frames(c, fs, rate, kind="calcium") for c in raw]
@@ -894,8 +879,14 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         weights = lengths.astype(float)
         if self.sample_weighting == "traces":
             weights = np.ones(len(raw))
-        if training and getattr(self, "_trace_weight", None) is not None:
-            weights = weights * self._trace_weight
+        if sample_weight is not None:
+            weights = weights * sample_weight
+            if not weights.sum() > 0:
+                part = "training" if training else "validation"
+                raise ValueError(
+                    f"sample_weight is zero for all {len(weights)} traces of the {part} "
+                    "part; give some of them weight, or set validation_fraction=0."
+                )
         steps = self.steps_per_epoch_
         if not training:
             frames = lengths.sum() / fs * float(np.mean(self.training_rates_))
@@ -941,8 +932,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         bad = sorted({str(u) for u in units} - {"dff", "arbitrary"})
         if bad:
             raise ValueError(f"units must be 'dff' or 'arbitrary' per trace; got {bad}.")
-        self._refuse_validation_split("units")
-        return units == "dff"
+        return units
 
     def _check_sample_weight(self, sample_weight, X):
         if sample_weight is None:
@@ -950,7 +940,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         w = self._per_trace(sample_weight, X, "sample_weight", "one weight", float)
         if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
             raise ValueError("sample_weight must be finite, non-negative and not all zero.")
-        self._refuse_validation_split("sample_weight")
         return w
 
     @staticmethod
@@ -964,14 +953,6 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
                 "trace, shape (n_traces,)."
             )
         return values
-
-    def _refuse_validation_split(self, name):
-        # per-trace fit arguments would have to follow the traces into the split
-        if self.validation_fraction:
-            raise ValueError(
-                f"{name} cannot be combined with validation_fraction > 0; hold out "
-                "validation traces yourself or set validation_fraction=0."
-            )
 
     def _smooth(self, spikes, fs):
         sigma = self.target_sigma * fs
