@@ -1,6 +1,7 @@
 """Sphinx configuration for calgan_sklearn."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ extensions = [
     "numpydoc",
 ]
 autosummary_generate = True
+# stubs of names that no longer exist would warn ("not in any toctree"): start afresh
+shutil.rmtree(Path(__file__).parent / "generated", ignore_errors=True)
 autodoc_default_options = {"members": True, "inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
