@@ -1,4 +1,4 @@
-"""Readers and writers of suite2p, CaImAn, NWB and .npy files, on files the real libraries write."""
+"""Readers and writers of suite2p, CaImAn, NWB and .npy files, on files real libraries write."""
 
 import hashlib
 import re
@@ -158,9 +158,11 @@ def test_suite2p_clear_errors(tmp_path):
 def test_suite2p_negative_baseline_is_nan_with_a_warning(tmp_path):
     plane, F, _ = make_suite2p(tmp_path)
     np.save(plane / "Fneu.npy", F * 2)  # F - 0.7 * 2F < 0
-    with pytest.warns(UserWarning, match="baseline at or below zero"):
-        with pytest.raises(ValueError, match="all NaN"):
-            load_suite2p(plane)
+    with (
+        pytest.warns(UserWarning, match="baseline at or below zero"),
+        pytest.raises(ValueError, match="all NaN"),
+    ):
+        load_suite2p(plane)
 
 
 # -- CaImAn ----------------------------------------------------------------------

@@ -217,9 +217,10 @@ def load_suite2p(
         ``calcium`` float32 ``(n_traces, n_frames)``, ``fs``, ``spikes=None``,
         ``dataset`` (the folder name), ``neuron`` (ROI numbers), ``indicator``,
         ``units``, ``roi`` (rows of ``F.npy``), ``n_rois`` (rows in
-        ``F.npy``), ``format`` (``"suite2p"``), ``default_rois`` (the rows read when ``rois`` is None, to
-        read in chunks) and ``source``. A trace whose baseline is not positive
-        (too much neuropil subtracted) has no dF/F: it is NaN, with a warning.
+        ``F.npy``), ``format`` (``"suite2p"``), ``default_rois`` (the rows
+        read when ``rois`` is None, to read in chunks) and ``source``. A
+        trace whose baseline is not positive (too much neuropil subtracted)
+        has no dF/F: it is NaN, with a warning.
 
     Examples
     --------
@@ -413,8 +414,9 @@ def nwb_series(nwbfile, series=None):
 
     Looks in the processing modules (``processing['ophys']``) for
     ``Fluorescence`` and ``DfOverF`` containers and series added directly
-    (as :func:`write_rates_nwb` adds them); returns ``(series, is_dff)``. A clear error lists the series when there are several and
-    ``series`` is not one of them.
+    (as :func:`write_rates_nwb` adds them); returns ``(series, is_dff)``.
+    A clear error lists the series when there are several and ``series`` is
+    not one of them.
     """
     from pynwb.ophys import DfOverF, Fluorescence, RoiResponseSeries
 
