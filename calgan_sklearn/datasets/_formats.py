@@ -90,13 +90,16 @@ def _npy_shape(path, what):
     return shape
 
 
-def _check_traces(calcium, source, labels):
-    """Infinite values are errors; traces without any value are named in a warning."""
+def _check_traces(calcium, source, labels, whole):
+    """Infinite values are errors; traces without any value are named in a warning.
+
+    A ``whole`` selection (not a chunk of one) without any value is an error.
+    """
     if np.isinf(calcium).any():
         i = int(np.flatnonzero(np.isinf(calcium).any(axis=1))[0])
         raise ValueError(f"{source}: ROI {labels[i]} holds infinite values.")
     empty = ~np.isfinite(calcium).any(axis=1)
-    if empty.all() and len(calcium):
+    if whole and empty.all() and len(calcium):
         raise ValueError(f"{source} holds no finite value in any selected trace (all NaN).")
     if empty.any():
         warnings.warn(
@@ -112,7 +115,7 @@ def _bunch(
 ):
     n = len(rois)
     neuron = np.asarray([str(r) for r in rois] if neuron is None else neuron, dtype=str)
-    _check_traces(calcium, source, neuron)
+    _check_traces(calcium, source, neuron, whole=len(rois) == len(default))
     return Bunch(
         calcium=calcium,
         spikes=None,
