@@ -238,7 +238,7 @@ def load_suite2p(
     >>> np.save(plane / "iscell.npy", np.array([[1, 0.9], [0, 0.2], [1, 0.8]]))
     >>> np.save(plane / "ops.npy", {"fs": 30.0})
     >>> data = load_suite2p(plane.parent.parent)
-    >>> data.calcium.shape, data.fs, list(data.neuron), data.units[0]
+    >>> data.calcium.shape, data.fs, data.neuron.tolist(), str(data.units[0])
     ((2, 600), 30.0, ['0', '2'], 'dff')
     """
     folder = _suite2p_folder(path)
@@ -355,7 +355,7 @@ def load_caiman(path, accepted_only=True, rois=None):
     ...     f["estimates/idx_components"] = np.array([1])
     ...     f["params/data/fr"] = 15.0
     >>> data = load_caiman(file)
-    >>> data.calcium.shape, data.fs, list(data.neuron), data.units[0]
+    >>> data.calcium.shape, data.fs, data.neuron.tolist(), str(data.units[0])
     ((1, 500), 15.0, ['1'], 'dff')
     """
     h5py = _require("h5py", "Reading CaImAn results")
