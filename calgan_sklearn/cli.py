@@ -135,7 +135,7 @@ def cmd_simulate(args):
 def cmd_info(args):
     import pandas as pd
 
-    rows = [row for path in args.path for row in _summarise(path, args.split)]
+    rows = [row for path in args.path for row in _summarise(path, args.split, args.fs)]
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))
     print(
@@ -146,12 +146,17 @@ def cmd_info(args):
     return 0
 
 
-def _native_bunches(path, split):
+def _native_bunches(path, split, fs=None):
     """Each recording at its own frame rate: one Bunch per SpikeFinder folder or .mat file."""
-    from .datasets import detect_layout, load_cascade, load_spikefinder
+    from .datasets import detect_layout, load_cascade, load_recording, load_spikefinder
+    from .datasets._auto import RECORDING_LAYOUTS
 
     path = Path(path)
-    if detect_layout(path) == "spikefinder":
+    layout = detect_layout(path)
+    if layout in RECORDING_LAYOUTS:
+        yield load_recording(path, fs=fs)
+        return
+    if layout == "spikefinder":
         yield load_spikefinder(path if path.is_dir() else path.parent, split=split)
         return
     files = [path] if path.is_file() else sorted(path.rglob("*.mat"))
@@ -159,12 +164,12 @@ def _native_bunches(path, split):
         yield load_cascade(file)
 
 
-def _summarise(path, split):
+def _summarise(path, split, fs=None):
     from .metrics import noise_level
     from .signal import trace_lengths
 
     per_dataset = {}
-    for data in _native_bunches(path, split):
+    for data in _native_bunches(path, split, fs):
         n = trace_lengths(data.calcium)
         nu = noise_level(data.calcium, fs=data.fs)
         for i, name in enumerate(data.dataset):
@@ -241,35 +246,98 @@ def cmd_fit(args):
     return 0
 
 
+#: Neurons read and inferred at a time by ``calgan infer``: memory stays bounded.
+_INFER_CHUNK = 256
+
+
 def cmd_infer(args):
     from ._validation import check_fs
-    from .datasets import read_calcium_csv, write_rates_csv
+    from .datasets import RatesNpyWriter, load_recording, recording_format, write_rates
+    from .datasets._writers import RATE_SUFFIXES
 
-    fs = check_fs(args.fs, "--fs")
     _check_inputs([args.input], "--input")
+    kind = recording_format(args.input)
+    if kind is None:
+        raise ValueError(
+            f"--input {args.input}: expected a calcium CSV (SpikeFinder layout), a suite2p "
+            "plane folder, CaImAn results (.hdf5), an NWB file (.nwb) or a .npy array."
+        )
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in RATE_SUFFIXES:
+        raise ValueError(
+            f"--output {args.output}: the suffix chooses the format; use one of "
+            f"{', '.join(RATE_SUFFIXES)}."
+        )
+    if suffix == ".nwb" and kind != "nwb":
+        raise ValueError("--output .nwb needs an NWB --input (the rates go into a copy of it).")
+    fs = args.fs
+    if fs is None and kind == "csv":
+        fs = 100.0  # SpikeFinder's rate
+    if fs is not None:
+        fs = check_fs(fs, "--fs")
     _check_output_file(args.output, overwrite=args.overwrite, inputs=[args.input])
     if args.model != "pretrained":
         _check_inputs([args.model], "--model")
-    calcium, columns = read_calcium_csv(args.input)
+    options = {"series": args.series} if kind == "nwb" else {}
+    if kind in ("csv", "npy") and args.units is not None:
+        options["units"] = args.units
+    # the selection (cells, accepted components, ...) without reading any trace
+    meta = load_recording(args.input, fs=fs, rois=[], **options)
+    selected = meta.default_rois
     _quiet_tensorflow()
     model = _load_model(args.model)
-    model.set_params(fs=fs)
-    if "units" in model.get_params():
-        model.set_params(units=args.units)
-    rates = np.full(calcium.shape, np.nan)
-    filled = np.isfinite(calcium).any(axis=1)
-    if not filled.any():
-        raise ValueError(f"{args.input} holds no values in any column; nothing to infer.")
-    if not filled.all():
-        empty = [c for c, f in zip(columns, filled) if not f]
+    model.set_params(fs=meta.fs)
+    size = max(len(selected), 1) if kind == "csv" else _INFER_CHUNK  # a CSV is parsed whole
+    chunks = [selected[i : i + size] for i in range(0, len(selected), size)]
+    stream = suffix == ".npy"  # the other writers need every trace at once
+    writer = None
+    parts, empty, done = [], [], 0
+    try:
+        for rows in chunks:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "frame rate", UserWarning)
+                warnings.filterwarnings("ignore", ".*hold only NaN", UserWarning)
+                data = load_recording(args.input, fs=fs, rois=rows, **options)
+            units = args.units or str(data.units[0])
+            if "units" in model.get_params():
+                model.set_params(units=units)
+            rates = np.full(data.calcium.shape, np.nan, dtype=np.float32)
+            filled = np.isfinite(data.calcium).any(axis=1)
+            empty.extend(data.neuron[~filled])
+            if filled.any():
+                rates[filled] = model.predict(data.calcium[filled])
+            done += int(filled.sum())
+            if stream:
+                if writer is None:
+                    shape = (meta.n_rois, data.calcium.shape[1])
+                    writer = RatesNpyWriter(args.output, shape, overwrite=args.overwrite)
+                writer.write(data.roi, rates)
+            else:
+                parts.append((data, rates))
+        if not done:
+            raise ValueError(f"{args.input} holds no values in any trace; nothing to infer.")
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if empty:
         warnings.warn(
-            f"column(s) {empty[:10]} of {args.input} hold no values; their rates are left empty.",
+            f"trace(s) {list(empty[:10])} of {args.input} hold no values; their rates are "
+            "left empty.",
             UserWarning,
             stacklevel=2,
         )
-    rates[filled] = model.predict(calcium[filled])
-    write_rates_csv(rates, columns, args.output, overwrite=args.overwrite)
-    print(f"wrote spike rates for {int(filled.sum())} traces to {args.output}")
+    if writer is not None:
+        writer.close()
+    else:
+        from sklearn.utils import Bunch
+
+        data = Bunch(**parts[0][0])
+        data.neuron = np.concatenate([d.neuron for d, _ in parts])
+        data.roi = np.concatenate([d.roi for d, _ in parts])
+        rates = np.concatenate([r for _, r in parts])
+        write_rates(rates, data, args.output, overwrite=args.overwrite)
+    print(f"wrote spike rates for {done} traces to {args.output}")
     return 0
 
 
@@ -382,9 +450,12 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace existing files")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("info", help="summarise a SpikeFinder or CASCADE data folder")
+    p = sub.add_parser(
+        "info", help="summarise data: SpikeFinder, CASCADE, suite2p, CaImAn, NWB or .npy"
+    )
     p.add_argument("path", nargs="+", help="data folder(s) or file(s)")
     p.add_argument("--split", default="train")
+    p.add_argument("--fs", type=float, default=None, help="frame rate of .npy input (Hz)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("fit", help="train the deep spike-inference model")
@@ -407,20 +478,40 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace a model saved in --out")
     p.set_defaults(func=cmd_fit)
 
-    p = sub.add_parser("infer", help="infer spike rates for a calcium CSV")
+    p = sub.add_parser("infer", help="infer spike rates for a recording")
     p.add_argument(
         "--model", default="pretrained", help="directory written by calgan fit, or 'pretrained'"
     )
-    p.add_argument("--input", required=True, help="N.test.calcium.csv (SpikeFinder layout)")
-    p.add_argument("--output", required=True, help="rates CSV to write (same layout)")
-    p.add_argument("--fs", type=float, default=100.0, help="frame rate of the input (Hz)")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="calcium CSV (SpikeFinder layout), suite2p plane folder, CaImAn .hdf5, .nwb "
+        "or .npy (neurons x frames)",
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        help="file to write; its suffix picks the format: .csv (SpikeFinder layout), .npy "
+        "(the input's shape, NaN where no trace) or .nwb (a copy of an NWB input with a new "
+        "series)",
+    )
+    p.add_argument(
+        "--fs",
+        type=float,
+        default=None,
+        help="frame rate of the input (Hz); default: the file's own (suite2p, CaImAn, NWB), "
+        "100 for a CSV; required for .npy",
+    )
     p.add_argument(
         "--units",
         choices=("arbitrary", "dff"),
-        default="arbitrary",
+        default=None,
         help="units of the input: 'dff' for dF/F traces (their noise level in dF/F "
-        "helps the deep model count spikes), 'arbitrary' (default) for any other scale",
+        "helps the deep model count spikes), 'arbitrary' for any other scale; default: "
+        "what the file holds (suite2p: dF/F; CaImAn: dF/F if saved, NWB: dF/F for DfOverF), "
+        "'arbitrary' for CSV and .npy",
     )
+    p.add_argument("--series", default=None, help="NWB: name of the RoiResponseSeries to read")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=cmd_infer)
 

@@ -184,3 +184,77 @@ def test_fit_needs_labelled_data(simulated_folders, capsys):
     )
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# -- suite2p / CaImAn / NWB / .npy input (tests/test_formats.py writes the files) --------
+def test_info_reads_suite2p_caiman_nwb_and_npy(tmp_path, capsys):
+    pytest.importorskip("pynwb")
+    from test_formats import make_caiman, make_nwb, make_suite2p
+
+    make_suite2p(tmp_path / "s2p")
+    make_caiman(tmp_path / "cnm.hdf5")
+    make_nwb(tmp_path / "rec.nwb")
+    np.save(tmp_path / "traces.npy", np.ones((2, 300)))
+    paths = [str(tmp_path / n) for n in ("s2p", "cnm.hdf5", "rec.nwb", "traces.npy")]
+    assert main(["info", *paths, "--fs", "20"]) == 0
+    text = capsys.readouterr().out
+    for name in ("s2p", "cnm", "rec", "traces"):
+        assert any(line.split()[:1] == [name] for line in text.splitlines()), text
+    assert main(["info", str(tmp_path / "traces.npy")]) == 2
+    assert "--fs" in capsys.readouterr().err
+
+
+def test_infer_suite2p_to_npy_and_nwb_to_nwb(tmp_path, capsys):
+    pytest.importorskip("pynwb")
+    from test_formats import _digest, make_nwb, make_suite2p
+
+    make_suite2p(tmp_path / "s2p")
+    out = tmp_path / "rates.npy"
+    assert main(["infer", "--input", str(tmp_path / "s2p"), "--output", str(out)]) == 0
+    rates = np.load(out)
+    assert rates.shape == (4, 600) and rates.dtype == np.float32
+    assert np.isfinite(rates[[0, 2]]).all() and np.isnan(rates[[1, 3]]).all()
+    assert (rates[[0, 2]] >= 0).all()
+    assert main(["infer", "--input", str(tmp_path / "s2p"), "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    # the same traces read in chunks give the same rates
+    import calgan_sklearn.cli as cli
+
+    old, cli._INFER_CHUNK = cli._INFER_CHUNK, 1
+    try:
+        args = ["infer", "--input", str(tmp_path / "s2p"), "--output", str(out)]
+        assert main([*args, "--overwrite"]) == 0
+    finally:
+        cli._INFER_CHUNK = old
+    np.testing.assert_allclose(np.load(out), rates, rtol=1e-5, equal_nan=True)
+
+    source = tmp_path / "rec.nwb"
+    make_nwb(source)
+    before = _digest(source)
+    copy = tmp_path / "with_rates.nwb"
+    assert main(["infer", "--input", str(source), "--output", str(copy)]) == 0
+    assert _digest(source) == before
+    from calgan_sklearn.datasets import load_nwb
+
+    written = load_nwb(copy, series="inferred_spike_rates")
+    assert written.calcium.shape == (4, 600) and (written.calcium >= 0).all()
+    assert list(written.neuron) == ["10", "11", "12", "13"]
+    assert main(["infer", "--input", str(source), "--output", str(copy)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert _digest(source) == before
+    assert main(["infer", "--input", str(source), "--output", str(source), "--overwrite"]) == 2
+    assert "input" in capsys.readouterr().err
+    assert _digest(source) == before
+
+
+def test_infer_npy_needs_fs_and_nwb_output_needs_nwb_input(tmp_path, capsys):
+    np.save(tmp_path / "traces.npy", np.random.default_rng(0).normal(size=(2, 300)))
+    args = ["infer", "--input", str(tmp_path / "traces.npy")]
+    assert main([*args, "--output", str(tmp_path / "r.npy")]) == 2
+    assert "--fs" in capsys.readouterr().err
+    assert main([*args, "--output", str(tmp_path / "r.nwb"), "--fs", "30"]) == 2
+    assert "NWB --input" in capsys.readouterr().err
+    assert main([*args, "--output", str(tmp_path / "r.txt"), "--fs", "30"]) == 2
+    assert "suffix" in capsys.readouterr().err
+    assert main([*args, "--output", str(tmp_path / "r.csv"), "--fs", "30"]) == 0
+    assert not list(tmp_path.glob(".*partial"))
