@@ -12,7 +12,7 @@ from ._auto import concat_bunches, detect_layout, load_folder
 from ._cascade import load_cascade
 from ._csv import read_calcium_csv, read_traces_csv, write_rates_csv
 from ._labels import SPIKEFINDER_INDICATORS
-from ._simulate import INDICATORS, estimate_decay_time, make_calcium
+from ._simulate import INDICATORS, estimate_decay_time, make_calcium, render_calcium
 from ._spikefinder import load_spikefinder, write_spikefinder
 from ._weights import dataset_weights
 from ._windows import make_windows
@@ -33,6 +33,7 @@ __all__ = [
     "load_spikefinder",
     "make_calcium",
     "make_windows",
+    "render_calcium",
     "rebin_counts",
     "resample_calcium",
     "resample_traces",
