@@ -40,6 +40,7 @@ __all__ = [
     "realism_report",
     "tstr_score",
     "split_neurons",
+    "reference_generators",
     "REFERENCES",
 ]
 
@@ -446,10 +447,45 @@ def _noise_sds(X):
     return np.array([noise_sd(X[i, :n]) for i, n in enumerate(trace_lengths(X))])
 
 
-def _reference_generators(real, fs, indicator, random_state):
-    """The simulator (amplitude and noise matched per trace) and matched noise."""
+def reference_generators(real_calcium, fs, indicator="GCaMP6s", random_state=0):
+    """The two reference generators, matched to a set of real traces.
+
+    Parameters
+    ----------
+    real_calcium : array-like of shape (n_traces, n_frames)
+        The real traces the references imitate, NaN-padded at the end.
+    fs : float
+        Frame rate in Hz.
+    indicator : str or dict, default="GCaMP6s"
+        Kinetics of the simulator (see
+        :func:`calgan_sklearn.datasets.render_calcium`).
+    random_state : int, default=0
+        Seed of the rendered noise and amplitude jitter.
+
+    Returns
+    -------
+    generators : dict
+        ``"simulator"``: renders spike trains of the shape of ``real_calcium``
+        with :func:`~calgan_sklearn.datasets.render_calcium`, each trace's
+        amplitude fitted by least squares to the real trace and its noise SD
+        (:func:`calgan_sklearn.signal.noise_sd`) matched, on the real trace's
+        running baseline (:func:`calgan_sklearn.signal.rolling_baseline`, 30 s);
+        ``"matched noise"``: white noise of each trace's noise SD on its
+        baseline, no transients (the trivial floor).
+
+    Examples
+    --------
+    >>> from calgan_sklearn.datasets import make_calcium
+    >>> from calgan_sklearn.evaluation import reference_generators
+    >>> sim = make_calcium(n_neurons=2, duration=30.0, fs=30.0, random_state=0)
+    >>> refs = reference_generators(sim.calcium, sim.fs, "GCaMP6s")
+    >>> refs["simulator"](sim.spikes).shape
+    (2, 900)
+    """
     from .datasets import render_calcium
 
+    fs = check_fs(fs)
+    real = _check_set(real_calcium, "real_calcium")
     base, sds = _baselines(real, fs), _noise_sds(real)
 
     def matched_noise(spikes):
@@ -521,11 +557,9 @@ def realism_report(
     groups : array-like of shape (n_traces,), default=None
         Group of each trace for the classifier's folds (e.g. ``neuron``).
     references : bool, default=True
-        Add the references :data:`REFERENCES`: ``"simulator"``, the package's
-        simulator with each trace's amplitude fitted by least squares and its
-        noise SD (:func:`calgan_sklearn.signal.noise_sd`) matched, on the
-        trace's running baseline; ``"matched noise"``, white noise of the
-        trace's noise SD on its baseline (no transients: the trivial floor).
+        Add the references :data:`REFERENCES` of :func:`reference_generators`
+        (the package's simulator with each trace's amplitude and noise
+        matched; white noise of each trace's noise SD on its baseline).
     crop_seconds, cv, random_state
         Passed to :func:`two_sample_auc` (``random_state`` also seeds the
         references).
@@ -556,7 +590,7 @@ def realism_report(
         raise ValueError(f"generator names {clash} are taken by the references; rename them.")
     rows, all_generators = [], [(name, gen, False) for name, gen in generators.items()]
     if references:
-        refs = _reference_generators(real, fs, indicator, random_state)
+        refs = reference_generators(real, fs, indicator, random_state)
         all_generators += [(name, gen, True) for name, gen in refs.items()]
     if not all_generators:
         raise ValueError("no generator to evaluate: pass generators or references=True.")

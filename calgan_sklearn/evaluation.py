@@ -26,6 +26,7 @@ from sklearn.utils import Bunch
 from ._realism import (
     REFERENCES,
     realism_report,
+    reference_generators,
     spectrum_distance,
     split_neurons,
     sta_error,
@@ -46,6 +47,7 @@ __all__ = [
     "realism_report",
     "tstr_score",
     "split_neurons",
+    "reference_generators",
     "REFERENCES",
 ]
 
