@@ -23,10 +23,33 @@ from sklearn.base import clone
 from sklearn.model_selection import BaseCrossValidator, LeaveOneGroupOut, check_cv, cross_validate
 from sklearn.utils import Bunch
 
+from ._realism import (
+    REFERENCES,
+    realism_report,
+    reference_generators,
+    spectrum_distance,
+    split_neurons,
+    sta_error,
+    tstr_score,
+    two_sample_auc,
+)
 from ._validation import check_fs, check_traces
 from .signal import trace_lengths
 
-__all__ = ["cross_evaluate", "score_rates", "GroupFolds", "COLUMNS"]
+__all__ = [
+    "cross_evaluate",
+    "score_rates",
+    "GroupFolds",
+    "COLUMNS",
+    "two_sample_auc",
+    "sta_error",
+    "spectrum_distance",
+    "realism_report",
+    "tstr_score",
+    "split_neurons",
+    "reference_generators",
+    "REFERENCES",
+]
 
 #: Columns of the table returned by :func:`cross_evaluate`.
 COLUMNS = [

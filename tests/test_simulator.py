@@ -86,3 +86,23 @@ def test_simulated_decay_time_within_factor_two_of_real(cascade_30hz, indicator,
     )
     tau_sim = np.nanmedian(estimate_decay_time(sim.calcium, sim.spikes, sim.fs))
     assert 0.5 < tau_sim / tau_real < 2.0, (tau_sim, tau_real)
+
+
+def test_render_calcium_renders_given_spikes_with_padding_and_checks_kinetics():
+    from calgan_sklearn.datasets import INDICATORS, render_calcium
+
+    spikes = np.zeros((2, 600))
+    spikes[:, [100, 400]] = 1.0
+    spikes[1, 300:] = np.nan
+    calcium = render_calcium(spikes, 30.0, "GCaMP6s", amplitude=[0.2, 0.4], random_state=0)
+    assert np.array_equal(np.isnan(calcium), np.isnan(spikes))
+    assert calcium[0, :100].max() == 0.0 and calcium[0, 100:130].max() > 0.1
+    assert calcium[1, 100:130].max() > calcium[0, 100:130].max()
+    noisy = render_calcium(spikes, 30.0, "GCaMP6s", noise_sd=0.05, drift=0.01, random_state=0)
+    assert 0.03 < np.nanstd(noisy[0, :90]) < 0.08
+    slow = dict(INDICATORS["GCaMP6s"], decay=3.0)
+    assert render_calcium(spikes, 30.0, slow, amplitude=0.2)[0, 190] > calcium[0, 190]
+    with pytest.raises(ValueError, match="unknown indicator"):
+        render_calcium(spikes, 30.0, "GCaMP99")
+    with pytest.raises(ValueError, match="lack \\['hill', 'saturation'\\]"):
+        render_calcium(spikes, 30.0, dict(amplitude=0.1, rise=0.01, decay=0.5))

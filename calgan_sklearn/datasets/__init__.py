@@ -20,7 +20,7 @@ from ._formats import (
     recording_format,
 )
 from ._labels import SPIKEFINDER_INDICATORS
-from ._simulate import INDICATORS, estimate_decay_time, make_calcium
+from ._simulate import INDICATORS, estimate_decay_time, make_calcium, render_calcium
 from ._spikefinder import load_spikefinder, write_spikefinder
 from ._weights import dataset_weights
 from ._windows import make_windows
@@ -52,6 +52,7 @@ __all__ = [
     "load_spikefinder",
     "make_calcium",
     "make_windows",
+    "render_calcium",
     "rebin_counts",
     "resample_calcium",
     "resample_traces",

@@ -13,7 +13,7 @@ from sklearn.utils import Bunch, check_random_state
 from .._validation import check_fs, check_spikes, check_traces
 from ..signal import trace_lengths
 
-__all__ = ["INDICATORS", "make_calcium", "estimate_decay_time"]
+__all__ = ["INDICATORS", "make_calcium", "render_calcium", "estimate_decay_time"]
 
 # median |x(t+1) - x(t)| of white Gaussian noise with std 1: sqrt(2) * Phi^-1(0.75)
 _MAD_DIFF = np.sqrt(2.0) * 0.6744897501960817
@@ -133,6 +133,14 @@ def _fluorescence(rng, counts, fs, kin, amplitude):
     return amplitude * (hill(_RESTING + np.maximum(c, 0.0)) - hill(_RESTING)) / one_spike
 
 
+def _render(rng, counts, fs, kin, amplitude, drift, sigma):
+    """Fluorescence of one neuron's spike counts, plus slow drift and white noise."""
+    f = _fluorescence(rng, counts, fs, kin, amplitude)
+    slow = gaussian_filter1d(rng.standard_normal(counts.size), 20.0 * fs, mode="wrap")
+    f += drift * slow / max(slow.std(), 1e-12)
+    return f + sigma * rng.standard_normal(counts.size)
+
+
 def make_calcium(
     n_neurons=10,
     duration=60.0,
@@ -224,11 +232,8 @@ def make_calcium(
         kin = INDICATORS[name]
         spikes[i] = _spike_counts(rng, rates[i], n_frames, fs, burst_prob)
         amplitude = kin["amplitude"] * rng.lognormal(0.0, 0.2)
-        calcium[i] = _fluorescence(rng, spikes[i], fs, kin, amplitude)
-        slow = gaussian_filter1d(rng.standard_normal(n_frames), 20.0 * fs, mode="wrap")
-        calcium[i] += drift * slow / max(slow.std(), 1e-12)
         sigma = nus[i] / 100.0 * np.sqrt(fs) / _MAD_DIFF
-        calcium[i] += sigma * rng.standard_normal(n_frames)
+        calcium[i] = _render(rng, spikes[i], fs, kin, amplitude, drift, sigma)
 
     names = np.asarray(names, dtype=str)
     datasets = np.char.add("sim-", names)
@@ -244,6 +249,92 @@ def make_calcium(
         units=np.full(n_neurons, "dff"),
         DESCR="Simulated dF/F traces with ground-truth spikes (calgan_sklearn.make_calcium).",
     )
+
+
+_KINETICS = ("amplitude", "rise", "decay", "hill", "saturation")
+
+
+def _check_kinetics(indicator):
+    if isinstance(indicator, str):
+        return INDICATORS[_check_indicators(indicator, 1)[0]]
+    missing = [k for k in _KINETICS if k not in indicator]
+    if missing:
+        raise ValueError(
+            f"indicator kinetics lack {missing}; give a name from {sorted(INDICATORS)} or a "
+            f"dict with keys {list(_KINETICS)} as in calgan_sklearn.datasets.INDICATORS."
+        )
+    if not 0 < indicator["rise"] < indicator["decay"]:
+        raise ValueError(
+            f"indicator kinetics need 0 < rise < decay, got rise={indicator['rise']!r} "
+            f"and decay={indicator['decay']!r}."
+        )
+    return indicator
+
+
+def render_calcium(
+    spikes, fs, indicator="GCaMP6s", *, amplitude=None, noise_sd=0.0, drift=0.0, random_state=None
+):
+    """Render given spike trains into dF/F with the simulator's indicator model.
+
+    The fluorescence model of :func:`make_calcium` (jittered double-exponential
+    transients through a Hill curve, slow drift, white noise) applied to spike
+    counts you supply, e.g. the real spike trains of ground-truth recordings.
+
+    Parameters
+    ----------
+    spikes : array-like of shape (n_traces, n_frames)
+        Spike counts per frame, NaN-padded at the end.
+    fs : float
+        Frame rate in Hz.
+    indicator : str or dict, default="GCaMP6s"
+        A name from :data:`INDICATORS`, or a dict with that table's keys
+        (``amplitude``, ``rise``, ``decay``, ``hill``, ``saturation``).
+    amplitude : float, array-like of shape (n_traces,) or None, default=None
+        Peak dF/F of one spike per trace; ``None`` draws it per trace as
+        :func:`make_calcium` does (the indicator's amplitude, lognormal jitter).
+    noise_sd : float or array-like of shape (n_traces,), default=0.0
+        Standard deviation of the white noise per frame, in dF/F.
+    drift : float, default=0.0
+        Standard deviation (dF/F) of the slow baseline drift (time scale ~20 s).
+    random_state : int, RandomState instance or None, default=None
+        Seed for reproducible traces.
+
+    Returns
+    -------
+    calcium : ndarray of shape (n_traces, n_frames)
+        dF/F, NaN where ``spikes`` is padded.
+
+    See Also
+    --------
+    make_calcium : Simulate spike trains and their fluorescence together.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calgan_sklearn.datasets import render_calcium
+    >>> spikes = np.zeros((1, 300))
+    >>> spikes[0, 50] = 1.0
+    >>> calcium = render_calcium(spikes, fs=100.0, indicator="GCaMP6f", amplitude=0.15)
+    >>> calcium.shape, bool(0.05 < calcium.max() < 0.3)  # one jittered transient
+    ((1, 300), True)
+    """
+    fs = check_fs(fs)
+    spikes = check_spikes(spikes)
+    kin = _check_kinetics(indicator)
+    rng = check_random_state(random_state)
+    n = len(spikes)
+    if amplitude is None:
+        amplitude = kin["amplitude"] * rng.lognormal(0.0, 0.2, n)
+    amplitude = np.broadcast_to(np.asarray(amplitude, dtype=float), (n,))
+    noise_sd = np.broadcast_to(np.asarray(noise_sd, dtype=float), (n,))
+    if (noise_sd < 0).any() or not np.isfinite(noise_sd).all():
+        raise ValueError(f"noise_sd must be finite and >= 0, got {noise_sd.tolist()[:10]}.")
+    calcium = np.full(spikes.shape, np.nan)
+    for i, length in enumerate(trace_lengths(spikes)):
+        if length:
+            counts = spikes[i, :length]
+            calcium[i, :length] = _render(rng, counts, fs, kin, amplitude[i], drift, noise_sd[i])
+    return calcium
 
 
 def _exp_decay(t, a, tau, b):

@@ -1,0 +1,168 @@
+"""Realism of synthetic calcium traces on held-out CASCADE neurons.
+
+For each dataset (default: five indicators), the neurons are split
+(:func:`calgan_sklearn.evaluation.split_neurons`); every generator renders the
+held-out neurons' real spike trains, and
+:func:`calgan_sklearn.evaluation.realism_report` compares the renderings with
+those neurons' real fluorescence: two-sample AUC of a fresh cross-validated
+classifier on paired 5 s crops (0.5 = indistinguishable), spike-triggered
+average error and power-spectrum distance (dB). TSTR (``--tstr``): an
+estimator trained on the generator's rendering of the *training* neurons'
+spike trains, scored on the held-out real neurons (SpikeFinder correlation),
+against the same estimator trained on the real training neurons. The default
+is ``DeepSpikeInference`` (default settings: minutes per dataset and
+generator on a CPU); ``oasis`` is quick but learns only a scale from its
+training traces, so its ratio is about 1 by construction (a smoke test).
+
+References, always in the table: ``simulator`` (the package's simulator with
+the dataset's indicator kinetics, amplitude and noise matched per trace) and
+``matched noise`` (white noise of each trace's noise SD on its baseline).
+
+A generator under test is plugged in with ``--generator module:function``:
+``function(train)`` receives the training neurons' Bunch (``calcium``,
+``spikes``, ``fs``, labels), may fit on it, and returns a callable
+``generator(spikes) -> calcium`` (same shape, data units). A whole-trace
+``CalciumGAN`` would be wrapped this way, e.g.::
+
+    def make(train):
+        gan = CalciumGAN(fs=train.fs).fit(train.calcium, train.spikes)
+        return lambda spikes: gan.sample(y=spikes)[0]
+
+Usage::
+
+    python benchmarks/bench_realism.py [--data ../shared/data] [--max-neurons 6]
+        [--datasets DS09 DS14 ...] [--generator module:function]
+        [--tstr {deep,oasis,none}]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import Bunch
+
+from calgan_sklearn import DeepSpikeInference
+from calgan_sklearn.baselines import OASIS
+from calgan_sklearn.datasets import INDICATORS, estimate_decay_time, load_cascade
+from calgan_sklearn.evaluation import (
+    realism_report,
+    reference_generators,
+    split_neurons,
+    tstr_score,
+)
+
+DATASETS = ["DS09", "DS14", "DS18", "DS02", "DS31"]  # GCaMP6f, GCaMP6s, R-CaMP, OGB-1, jGCaMP8m
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_dataset(root, prefix):
+    matches = sorted(p for p in Path(root).glob(f"{prefix}-*") if p.is_dir())
+    if not matches:
+        raise SystemExit(f"no dataset folder {prefix}-* under {root}")
+    return matches[0]
+
+
+def keep_neurons(data, n, rng):
+    neurons = np.unique(data.neuron)
+    chosen = rng.choice(neurons, min(n, len(neurons)), replace=False)
+    idx = np.flatnonzero(np.isin(data.neuron, chosen))
+    per_trace = {k for k, v in data.items() if np.ndim(v) and len(v) == len(data.neuron)}
+    return Bunch(**{k: (v[idx] if k in per_trace else v) for k, v in data.items()})
+
+
+def indicator_kinetics(train):
+    """The simulator's kinetics for a dataset: its indicator, else a fitted decay."""
+    name = str(train.indicator[0]).removeprefix("j")
+    if name in INDICATORS:
+        return name, name
+    taus = estimate_decay_time(train.calcium, train.spikes, train.fs)
+    decay = float(np.nanmedian(taus)) if np.isfinite(taus).any() else 1.0
+    return dict(INDICATORS["GCaMP6f"], decay=decay), f"GCaMP6f, decay {decay:.2f} s (fitted)"
+
+
+def load_generator(spec):
+    if not spec:
+        return None
+    module, _, function = spec.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def add_tstr(report, generators, train, test, indicator, args):
+    """TSTR columns: each generator renders the training neurons' spike trains."""
+    estimator = OASIS() if args.tstr == "oasis" else DeepSpikeInference(random_state=0)
+    train_generators = dict(generators)
+    train_generators.update(reference_generators(train.calcium, train.fs, indicator))
+    scores = {}
+    for name, generator in train_generators.items():
+        rendered = generator(train.spikes)
+        rendered[np.isnan(train.calcium)] = np.nan
+        scores[name] = tstr_score(
+            estimator, (rendered, train.spikes), test, train.fs, real_train=train
+        )
+    for key, column in (("tstr", "tstr"), ("trtr", "trtr"), ("ratio", "tstr_ratio")):
+        report[column] = [scores[g][key] for g in report.generator]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--datasets", nargs="+", default=DATASETS)
+    parser.add_argument("--fs", type=float, default=30.0)
+    parser.add_argument("--max-neurons", type=int, default=None, help="per dataset")
+    parser.add_argument("--test-size", type=float, default=0.3)
+    parser.add_argument("--generator", default=None, help="module:function, see the docstring")
+    parser.add_argument("--tstr", choices=["deep", "oasis", "none"], default="deep")
+    parser.add_argument("--random-state", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    make_generator = load_generator(args.generator)
+    rng = np.random.default_rng(args.random_state)
+    tables = []
+    for prefix in args.datasets:
+        folder = find_dataset(Path(args.data) / "cascade", prefix)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = load_cascade(folder, fs=args.fs)
+        if args.max_neurons:
+            data = keep_neurons(data, args.max_neurons, rng)
+        train, test = split_neurons(data, args.test_size, random_state=args.random_state)
+        indicator, described = indicator_kinetics(train)
+        generators = {}
+        if make_generator is not None:
+            generators[args.generator] = make_generator(train)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            report = realism_report(
+                test.calcium,
+                test.spikes,
+                test.fs,
+                generators,
+                indicator=indicator,
+                # one held-out neuron: its trials are the folds' groups
+                groups=test.neuron if len(np.unique(test.neuron)) > 1 else None,
+                random_state=args.random_state,
+            )
+            if args.tstr != "none":
+                add_tstr(report, generators, train, test, indicator, args)
+        report.insert(0, "dataset", folder.name)
+        report.insert(1, "indicator", described)
+        report["n_train_neurons"] = len(np.unique(train.neuron))
+        report["n_test_neurons"] = len(np.unique(test.neuron))
+        tables.append(report)
+        print(report.to_string(index=False, float_format="%.3f"), flush=True)
+
+    table = pd.concat(tables, ignore_index=True)
+    print("\nMean over datasets:")
+    summary = table.groupby("generator", sort=False)[
+        [c for c in ("auc", "sta_error", "spectrum_distance", "tstr_ratio") if c in table]
+    ].mean()
+    print(summary.to_string(float_format="%.3f"))
+
+
+if __name__ == "__main__":
+    main()
