@@ -205,10 +205,12 @@ def trace_statistics(z, rate):
     z = np.asarray(z, dtype=np.float64)
     if len(z) < 3:
         return 0.0, 0.0, 0.0
-    slow = gaussian_filter1d(z, max(0.5 * rate, 0.5), mode="nearest")
+    slow_sd = float(gaussian_filter1d(z, max(0.5 * rate, 0.5), mode="nearest").std())
     var = float(z.var())
-    skew = float(np.mean((z - z.mean()) ** 3) / var**1.5) if var > 0 else 0.0
-    return float(slow.std()), var, skew
+    if not var > 0:
+        return slow_sd, var, 0.0
+    centred = z - z.mean()
+    return slow_sd, var, float(np.mean(np.power(centred, 3, out=centred)) / var**1.5)
 
 
 def _scale_channels(dff_noise, m=1.0):
