@@ -18,7 +18,7 @@ joblib = pytest.importorskip("joblib")
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-# these two start clusters of their own, before the module's cluster exists
+# before the module's cluster exists (the docs page starts a cluster of its own)
 def test_predict_many_needs_a_fitted_estimator_and_a_client():
     from sklearn.exceptions import NotFittedError
 
