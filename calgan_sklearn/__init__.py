@@ -12,7 +12,8 @@ SlidingWindowInference
 
 Subpackages: :mod:`calgan_sklearn.datasets` (loaders, simulator, windows),
 :mod:`calgan_sklearn.metrics`, :mod:`calgan_sklearn.baselines` (OASIS, ...),
-:mod:`calgan_sklearn.signal` (noise, normalisation, resampling, NaN padding).
+:mod:`calgan_sklearn.signal` (noise, normalisation, resampling, NaN padding),
+:mod:`calgan_sklearn.parallel` (inference over many recordings on a Dask cluster).
 
 Names are imported lazily, so ``import calgan_sklearn`` does not load
 TensorFlow until a Keras estimator is used.
@@ -39,6 +40,7 @@ _LAZY = {
     "pretrained": None,
     "benchmark": None,
     "evaluation": None,
+    "parallel": None,
 }
 
 __all__ = ["__version__", *_LAZY]

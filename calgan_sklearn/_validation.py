@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 
-def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1):
+def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1, first=0):
     """Validate a set of traces and return it as a 2-D float64 array.
 
     Parameters
@@ -34,6 +34,9 @@ def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1):
         Whether traces that are entirely NaN are accepted.
     min_frames : int, default=1
         Minimum number of non-NaN frames every (non-empty) trace must have.
+    first : int, default=0
+        Number of the first trace of ``X`` in a larger set of traces that is
+        checked in chunks; messages name traces by their number in that set.
 
     Returns
     -------
@@ -67,20 +70,20 @@ def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1):
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {X.shape}); at least one frame is needed.")
     if np.isinf(X).any():
-        rows = np.unique(np.nonzero(np.isinf(X))[0])
+        rows = first + np.unique(np.nonzero(np.isinf(X))[0])
         raise ValueError(
             f"{name} contains infinite values in trace(s) {rows[:10].tolist()}; "
             "replace them with finite values or NaN-pad the end of the trace."
         )
     lengths = trace_lengths(X)
-    empty = np.flatnonzero(lengths == 0)
+    empty = first + np.flatnonzero(lengths == 0)
     if len(empty) and not allow_nan_rows:
         raise ValueError(
             f"{name} trace(s) {empty[:10].tolist()} contain only NaN; "
             "remove them before fitting or predicting."
         )
     n_nan_inside = np.isnan(X).sum(axis=1) - (X.shape[1] - lengths)
-    bad = np.flatnonzero((n_nan_inside > 0) & (lengths > 0))
+    bad = first + np.flatnonzero((n_nan_inside > 0) & (lengths > 0))
     if len(bad):
         raise ValueError(
             f"{name} trace(s) {bad[:10].tolist()} have NaN values before their last "
@@ -90,8 +93,8 @@ def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1):
     short = np.flatnonzero((lengths > 0) & (lengths < min_frames))
     if len(short):
         raise ValueError(
-            f"{name} trace(s) {short[:10].tolist()} have fewer than {min_frames} frames "
-            f"(shortest has {int(lengths[short].min())})."
+            f"{name} trace(s) {(first + short[:10]).tolist()} have fewer than {min_frames} "
+            f"frames (shortest has {int(lengths[short].min())})."
         )
     return X
 

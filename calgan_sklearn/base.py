@@ -16,6 +16,7 @@ one convention:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -23,6 +24,54 @@ import numpy as np
 from ._validation import check_fs, check_spikes, check_traces, warn_implausible
 
 __all__ = ["SpikeInferenceMixin"]
+
+#: Most frames (traces x frames) that ``predict`` validates and infers at a time:
+#: its memory is bounded whatever the number of traces (one trace at least).
+PREDICT_CHUNK_FRAMES = 2_000_000
+
+
+def _as_trace_array(X):
+    """``X`` as a 2-D numeric ndarray without copying it (a memory map stays one).
+
+    Anything else (lists, data frames, sparse or non-numeric input) goes through
+    :func:`check_traces` whole, which converts it or says what is wrong.
+    """
+    if isinstance(X, np.ndarray) and X.dtype.kind in "fiu" and X.ndim in (1, 2) and X.size:
+        return X[np.newaxis] if X.ndim == 1 else X
+    return check_traces(X)
+
+
+def _check_out(out, shape):
+    """The user's output array for ``predict(X, out=...)``, or a new float32 one."""
+    if out is None:
+        return np.empty(shape, np.float32)
+    if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype.kind != "f":
+        raise ValueError(
+            f"out must be a float array of the input's shape {shape}; got "
+            f"{type(out).__name__} of shape {getattr(out, 'shape', None)} and dtype "
+            f"{getattr(out, 'dtype', None)}. Make one with np.empty(X.shape, np.float32) "
+            "or np.lib.format.open_memmap(path, mode='w+', dtype=np.float32, shape=X.shape)."
+        )
+    return out
+
+
+def _drop_pages(array):
+    """Let the pages of a memory-mapped ``array`` leave this process's resident memory.
+
+    Pages of a file read (or written) through a memory map count as resident
+    memory until the mapping is gone; dropping them (they stay in the page
+    cache, written ones are kept) keeps streaming through a large file bounded.
+    Does nothing for other arrays or where ``madvise`` is not available.
+    """
+    import mmap
+
+    if getattr(array, "mode", None) == "c":  # copy-on-write: dropping would lose writes
+        return
+    while array is not None and not isinstance(array, mmap.mmap):
+        array = getattr(array, "_mmap", None) or getattr(array, "base", None)
+    if array is not None and hasattr(mmap, "MADV_DONTNEED"):
+        with contextlib.suppress(OSError, ValueError):  # a closed or unsupported map
+            array.madvise(mmap.MADV_DONTNEED)
 
 
 class SpikeInferenceMixin:
@@ -94,7 +143,30 @@ class SpikeInferenceMixin:
             )
         return X, y
 
-    def _check_predict_input(self, X):
-        X = check_traces(X)
+    def _predict_in_chunks(self, X, predict_chunk, *, out=None, progress=False):
+        """Rates of all traces of ``X``, inferred chunk by chunk into a float32 array.
+
+        ``X`` is neither copied nor converted as a whole (a float32 memory map
+        stays on disk): chunks of traces of at most :data:`PREDICT_CHUNK_FRAMES`
+        frames are validated (:func:`check_traces`, naming traces by their number
+        in ``X``) and passed as float64 to ``predict_chunk(chunk, first)``, with
+        ``first`` the number of the chunk's first trace; the rates it returns
+        (the chunk's shape) are stored as float32. With ``progress``, a tqdm bar
+        counts traces (neurons per second). ``out`` (see :func:`_check_out`), e.g.
+        a memory map, receives the rates instead of a new array.
+        """
+        from tqdm.auto import tqdm
+
+        X = _as_trace_array(X)
         warn_implausible(X, self._fs())
-        return X
+        n_traces, n_frames = X.shape
+        step = max(PREDICT_CHUNK_FRAMES // n_frames, 1)
+        out = _check_out(out, X.shape)
+        with tqdm(total=n_traces, disable=not progress, desc="predict", unit="neuron") as bar:
+            for first in range(0, n_traces, step):
+                chunk = check_traces(X[first : first + step], first=first)
+                out[first : first + len(chunk)] = predict_chunk(chunk, first)
+                _drop_pages(X)
+                _drop_pages(out)
+                bar.update(len(chunk))
+        return out

@@ -106,9 +106,11 @@ def robust_sd(X, axis=-1, *, center=True):
     1.4826
     """
     X = np.asarray(X, dtype=np.float64)
-    if center:
+    if center:  # X is then a new array, free to be overwritten (saves two copies)
         X = X - np.median(X, axis=axis, keepdims=True)
-    sd = _MAD_TO_SD * np.median(np.abs(X), axis=axis)
+        sd = _MAD_TO_SD * np.median(np.abs(X, out=X), axis=axis, overwrite_input=True)
+    else:
+        sd = _MAD_TO_SD * np.median(np.abs(X), axis=axis)
     return float(sd) if np.ndim(sd) == 0 else sd
 
 

@@ -118,6 +118,37 @@ def test_long_traces_are_predicted_in_pieces_with_the_same_result(tiny_fitted, s
     np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-8)
 
 
+def test_predict_in_chunks_of_neurons_gives_the_same_rates(
+    tiny_fitted, sim, monkeypatch, tmp_path
+):
+    from calgan_sklearn import base
+
+    X = _ragged(sim.calcium[:5])
+    whole = tiny_fitted.predict(X)
+    assert whole.dtype == np.float32
+    # chunks of one or two traces instead of two million frames
+    monkeypatch.setattr(base, "PREDICT_CHUNK_FRAMES", 2 * X.shape[1] - 1)
+    chunked = tiny_fitted.predict(X)
+    scale = np.nanmax(whole)
+    assert np.nanmax(np.abs(chunked - whole)) <= 1e-6 * scale
+    np.testing.assert_array_equal(np.isnan(chunked), np.isnan(X))
+    # a float32 memory map in, a memory-mapped output file out
+    np.save(tmp_path / "F.npy", X.astype(np.float32))
+    F = np.load(tmp_path / "F.npy", mmap_mode="r")
+    out = np.lib.format.open_memmap(tmp_path / "r.npy", "w+", np.float32, X.shape)
+    assert tiny_fitted.predict(F, out=out) is out
+    out.flush()
+    expected = tiny_fitted.predict(F.astype(np.float64))
+    np.testing.assert_array_equal(np.load(tmp_path / "r.npy"), expected)
+    assert np.nanmax(np.abs(expected - whole)) <= 1e-5 * scale  # the float32 input
+    with pytest.raises(ValueError, match="out must be a float array of the input's shape"):
+        tiny_fitted.predict(X, out=np.empty((2, 3)))
+    # a bad trace in a later chunk is named by its number in X
+    X[4, 10] = np.nan
+    with pytest.raises(ValueError, match=r"trace\(s\) \[4\] have NaN values before"):
+        tiny_fitted.predict(X)
+
+
 @pytest.mark.slow
 def test_training_rate_ladder_follows_the_data_rate(sim):
     X, y = sim.calcium[:2, :3000], sim.spikes[:2, :3000]

@@ -88,23 +88,26 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
             self.calibration_scale_ = self._calibrate_scale(self._infer_all(Xn), y)
         return self
 
-    def predict(self, X):
+    def predict(self, X, out=None):
         """Infer spike rates (expected spikes per frame) for every frame.
 
         Parameters
         ----------
         X : array-like of shape (n_traces, n_frames)
             Calcium traces at ``fs``, NaN-padded at the end.
+        out : ndarray of shape (n_traces, n_frames), default=None
+            Array the rates are written to and returned, e.g. a float32
+            ``np.lib.format.open_memmap`` file, so that not even the output is
+            held in memory; None returns a new float32 array.
 
         Returns
         -------
-        rates : ndarray of shape (n_traces, n_frames)
-            Non-negative rates, NaN exactly where ``X`` is NaN.
+        rates : ndarray of shape (n_traces, n_frames), float32
+            Non-negative rates, NaN exactly where ``X`` is NaN. Traces are read
+            and inferred in chunks, so a memory-mapped ``X`` is never loaded whole.
         """
         check_is_fitted(self, "calibration_scale_")
-        X = self._check_predict_input(X)
-        self._check_min_frames(X)
-        return self._infer_all(self._normalize(X)) * self.calibration_scale_
+        return self._predict_in_chunks(X, self._predict_chunk, out=out)
 
     # -- hooks for subclasses ----------------------------------------------------
     def _check_params(self):
@@ -120,22 +123,29 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
         return 2
 
     # -- helpers ---------------------------------------------------------------
-    def _check_min_frames(self, X):
+    def _predict_chunk(self, X, first):
+        """Rates of a validated chunk of traces whose first trace is number ``first``."""
+        self._check_min_frames(X, first)
+        return self._infer_all(self._normalize(X, first), first) * self.calibration_scale_
+
+    def _check_min_frames(self, X, first=0):
         lengths = trace_lengths(X)
         short = np.flatnonzero((lengths > 0) & (lengths < self._min_frames()))
         if len(short):
             raise ValueError(
                 f"{type(self).__name__} needs at least {self._min_frames()} frames per trace; "
-                f"trace(s) {short[:10].tolist()} are shorter (shortest: "
+                f"trace(s) {(first + short[:10]).tolist()} are shorter (shortest: "
                 f"{int(lengths[short].min())} frames). Drop them, e.g. "
                 f"X[trace_lengths(X) >= {self._min_frames()}], or check that traces are rows."
             )
 
-    def _normalize(self, X):
+    def _normalize(self, X, first=0):
         if self.normalize is None:
             return X
         noiseless = [
-            i for i, n in enumerate(trace_lengths(X)) if n >= 8 and _looks_noiseless(X[i, :n])
+            first + i
+            for i, n in enumerate(trace_lengths(X))
+            if n >= 8 and _looks_noiseless(X[i, :n])
         ]
         if noiseless:
             warnings.warn(
@@ -148,11 +158,11 @@ class _TraceBaseline(SpikeInferenceMixin, BaseEstimator):
             )
         return map_traces(X, lambda x: normalize(x, self.normalize)[0])
 
-    def _infer_all(self, X):
+    def _infer_all(self, X, first=0):
         out = np.full(X.shape, np.nan)
         for i, n in enumerate(trace_lengths(X)):
             if n:
-                out[i, :n] = np.maximum(self._infer_one(X[i, :n], i), 0.0)
+                out[i, :n] = np.maximum(self._infer_one(X[i, :n], first + i), 0.0)
         return out
 
     def _infer_one(self, x, i):

@@ -205,10 +205,12 @@ def trace_statistics(z, rate):
     z = np.asarray(z, dtype=np.float64)
     if len(z) < 3:
         return 0.0, 0.0, 0.0
-    slow = gaussian_filter1d(z, max(0.5 * rate, 0.5), mode="nearest")
+    slow_sd = float(gaussian_filter1d(z, max(0.5 * rate, 0.5), mode="nearest").std())
     var = float(z.var())
-    skew = float(np.mean((z - z.mean()) ** 3) / var**1.5) if var > 0 else 0.0
-    return float(slow.std()), var, skew
+    if not var > 0:
+        return slow_sd, var, 0.0
+    centred = z - z.mean()
+    return slow_sd, var, float(np.mean(np.power(centred, 3, out=centred)) / var**1.5)
 
 
 def _scale_channels(dff_noise, m=1.0):
@@ -779,21 +781,40 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         sample_weight = self._check_sample_weight(sample_weight, X)
         return self._fit(X, y, sample_weight=sample_weight, units=self._check_units(units, X))
 
-    def predict(self, X):
+    def predict(self, X, out=None):
         """Spike rates (expected spikes per frame) on the input's frames.
 
         Parameters
         ----------
         X : array-like of shape (n_traces, n_frames)
             Calcium traces at ``fs``, NaN-padded at the end.
+        out : ndarray of shape (n_traces, n_frames), default=None
+            Array the rates are written to and returned, e.g. a float32
+            ``np.lib.format.open_memmap`` file, so that not even the output is
+            held in memory; None returns a new float32 array.
 
         Returns
         -------
-        rates : ndarray of shape (n_traces, n_frames)
+        rates : ndarray of shape (n_traces, n_frames), float32
             Non-negative rates, NaN exactly where ``X`` is NaN.
+
+        Notes
+        -----
+        Memory is bounded whatever the size of ``X``: traces are read, validated
+        and inferred in chunks (a float32 ``numpy.memmap``, e.g. from
+        ``np.load(path, mmap_mode="r")``, is never loaded whole), long traces in
+        pieces; only the float32 output is held in full, unless it is a memory
+        map given as ``out``. With ``verbose``, a progress bar counts neurons
+        per second.
         """
         check_is_fitted(self)
-        X = self._check_predict_input(X)
+        return self._predict_in_chunks(
+            X, self._predict_chunk, out=out, progress=bool(self.verbose)
+        )
+
+    # -- prediction ------------------------------------------------------------
+    def _predict_chunk(self, X, first):
+        """Rates of a validated float64 chunk of traces (``first``: its first trace's number)."""
         factor, rate = network_rate(self.fs)
         lengths = trace_lengths(X)
         calcium = [group_means(X[i, :n], factor) for i, n in enumerate(lengths)]

@@ -178,7 +178,11 @@ class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstima
             Expected spikes per frame, NaN exactly where ``X`` is NaN.
         """
         check_is_fitted(self, "estimator_")
-        X = self._check_predict_input(X)
+        return self._predict_in_chunks(X, self._predict_chunk)
+
+    # -- helpers ---------------------------------------------------------------
+    def _predict_chunk(self, X, first):
+        """Rates of a validated chunk of traces (``first``: unused, nothing is named)."""
         views, lengths = self._window_views(X)
         out = np.full(X.shape, np.nan)
         for i, n in enumerate(lengths):
@@ -186,7 +190,6 @@ class SlidingWindowInference(SpikeInferenceMixin, MetaEstimatorMixin, BaseEstima
                 out[i, :n] = self._predict_windows(views[i, :n])
         return out
 
-    # -- helpers ---------------------------------------------------------------
     def _window_views(self, X):
         """Mirror-pad each normalised trace; return a strided (n_traces, n_frames, window) view.
 

@@ -1,0 +1,159 @@
+"""Large recordings: wall time and peak memory of inference on a generated suite2p folder.
+
+Generates its own input: a suite2p-like plane folder (``F.npy``, ``Fneu.npy``,
+``iscell.npy``, ``ops.npy``) of ``--neurons`` traces of ``--minutes`` at 30 Hz in
+float32 (AR(1) calcium of Poisson spikes plus noise, written chunk by chunk),
+then runs in separate processes, each measured for wall time and peak resident
+memory (``os.wait4``'s rusage of that process alone):
+
+- ``deep``: the pretrained model on every trace (issue 12's target: 10,000 neurons
+  x 1 hour in at most 5 min and 2 GB);
+- ``oasis``: OASIS AR(1) on the same file, for the ratio;
+- with ``--long``, ``deep-long``: one trace of ``--long-frames`` frames (target:
+  10 M frames in at most 1 GB).
+
+Rates are written to ``.npy`` memory maps next to the input. Usage::
+
+    python benchmarks/bench_large.py                       # 10,000 x 60 min (the target)
+    python benchmarks/bench_large.py --neurons 200 --minutes 5 --long --long-frames 500000
+
+TODO(lead): once ``calgan infer`` reads suite2p folders (issue 12, readers), run
+``calgan infer --model pretrained --input PLANE --output rates.npy`` as the
+``deep`` case instead of the Python snippet below, so the command line is what is
+measured; the snippet reads ``F.npy`` memory-mapped, without neuropil correction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import lfilter
+
+FS = 30.0
+
+DEEP = """
+import sys, numpy as np
+from calgan_sklearn import load_pretrained
+F = np.load(sys.argv[1], mmap_mode="r")
+out = np.lib.format.open_memmap(sys.argv[2], mode="w+", dtype=np.float32, shape=F.shape)
+model = load_pretrained(fs={fs}).set_params(units="arbitrary")
+model.predict(F, out=out)
+out.flush()
+"""
+
+OASIS = """
+import sys, numpy as np
+from calgan_sklearn.baselines import OASIS
+F = np.load(sys.argv[1], mmap_mode="r")
+out = np.lib.format.open_memmap(sys.argv[2], mode="w+", dtype=np.float32, shape=F.shape)
+model = OASIS(p=1, fs={fs}).fit(F[:10])
+model.predict(F, out=out)
+out.flush()
+"""
+
+
+def simulate(n_traces, n_frames, rng, rate=0.5, tau=1.0):
+    """Float32 AR(1) calcium of Poisson spikes (``rate`` Hz), with noise and an offset."""
+    spikes = rng.poisson(rate / FS, size=(n_traces, n_frames)).astype(np.float32)
+    g = np.exp(-1.0 / (tau * FS))
+    calcium = lfilter([1.0], [1.0, -g], spikes, axis=1).astype(np.float32)
+    calcium += rng.normal(0.0, 0.2, size=calcium.shape).astype(np.float32)
+    return calcium * 50.0 + 500.0
+
+
+def write_suite2p(plane, n_neurons, n_frames, seed=0, block_frames=5_000_000):
+    """A suite2p plane folder of float32 traces, written in blocks of neurons."""
+    plane.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    shape = (n_neurons, n_frames)
+    F = np.lib.format.open_memmap(plane / "F.npy", mode="w+", dtype=np.float32, shape=shape)
+    Fneu = np.lib.format.open_memmap(plane / "Fneu.npy", mode="w+", dtype=np.float32, shape=shape)
+    step = max(block_frames // n_frames, 1)
+    for start in range(0, n_neurons, step):
+        block = simulate(min(step, n_neurons - start), n_frames, rng)
+        neuropil = rng.normal(300.0, 5.0, size=block.shape).astype(np.float32)
+        F[start : start + len(block)] = block + 0.7 * neuropil
+        Fneu[start : start + len(block)] = neuropil
+    F.flush()
+    Fneu.flush()
+    del F, Fneu
+    iscell = np.column_stack([np.ones(n_neurons), np.full(n_neurons, 0.9)])
+    np.save(plane / "iscell.npy", iscell)
+    ops = {"fs": FS, "nframes": n_frames, "Ly": 512, "Lx": 512, "tau": 1.0}
+    np.save(plane / "ops.npy", ops, allow_pickle=True)
+
+
+def measure(code, *args):
+    """Run ``code`` in a fresh Python; return (wall seconds, peak RSS in MiB)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"the measured process failed with exit code {proc.returncode}")
+    # ru_maxrss is in KiB on Linux (bytes on macOS)
+    scale = 1 if sys.platform == "darwin" else 1024
+    return wall, usage.ru_maxrss * scale / 2**20
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--neurons", type=int, default=10_000)
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--out", type=Path, default=None, help="folder (default: a temporary one)")
+    parser.add_argument("--long", action="store_true", help="also one long trace")
+    parser.add_argument("--long-frames", type=int, default=10_000_000)
+    parser.add_argument("--skip-oasis", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args(argv)
+
+    root = args.out or Path(tempfile.mkdtemp(prefix="bench_large_"))
+    n_frames = int(round(args.minutes * 60 * FS))
+    rows = []
+    try:
+        plane = root / "suite2p" / "plane0"
+        t0 = time.perf_counter()
+        write_suite2p(plane, args.neurons, n_frames)
+        print(f"generated {args.neurons} x {n_frames} frames in {time.perf_counter() - t0:.0f} s")
+        cases = [("deep", DEEP)] + ([] if args.skip_oasis else [("oasis", OASIS)])
+        for name, code in cases:
+            wall, rss = measure(code.format(fs=FS), plane / "F.npy", root / f"rates_{name}.npy")
+            rows.append((name, args.neurons, n_frames, wall, rss))
+        if args.long:
+            long_dir = root / "long"
+            write_suite2p(long_dir, 1, args.long_frames, seed=1)
+            wall, rss = measure(DEEP.format(fs=FS), long_dir / "F.npy", root / "rates_long.npy")
+            rows.append(("deep-long", 1, args.long_frames, wall, rss))
+    finally:
+        if not args.keep:
+            shutil.rmtree(root / "suite2p", ignore_errors=True)
+            shutil.rmtree(root / "long", ignore_errors=True)
+            for f in root.glob("rates_*.npy"):
+                f.unlink()
+            if args.out is None:
+                shutil.rmtree(root, ignore_errors=True)
+
+    print(
+        f"\n{'case':<10} {'neurons':>8} {'frames':>11} {'wall s':>8} {'peak MiB':>9} "
+        f"{'neurons/s':>10}"
+    )
+    for name, n, t, wall, rss in rows:
+        print(f"{name:<10} {n:>8} {t:>11} {wall:>8.1f} {rss:>9.0f} {n / wall:>10.1f}")
+    walls = {name: wall for name, *_, wall, _ in rows}
+    if "deep" in walls and "oasis" in walls:
+        print(f"\ndeep / OASIS wall time: {walls['deep'] / walls['oasis']:.2f}x")
+    print("targets (10,000 x 60 min): deep <= 300 s and <= 2048 MiB; 10 M-frame trace <= 1024 MiB")
+
+
+if __name__ == "__main__":
+    main()
