@@ -106,3 +106,13 @@ def test_render_calcium_renders_given_spikes_with_padding_and_checks_kinetics():
         render_calcium(spikes, 30.0, "GCaMP99")
     with pytest.raises(ValueError, match="lack \\['hill', 'saturation'\\]"):
         render_calcium(spikes, 30.0, dict(amplitude=0.1, rise=0.01, decay=0.5))
+
+
+@pytest.mark.parametrize("duration", [2.0, 5.0, 60.0])
+def test_drift_has_the_requested_size_on_short_traces(duration):
+    # the 20 s drift used to be divided by its own tiny SD on short traces,
+    # putting the whole trace thousands of dF/F away from zero
+    kw = dict(n_neurons=4, duration=duration, fs=30.0, random_state=0)
+    drift = make_calcium(drift=0.05, **kw).calcium - make_calcium(drift=0.0, **kw).calcium
+    assert np.all(np.abs(np.nanmean(drift, axis=1)) < 1e-9)
+    np.testing.assert_allclose(np.nanstd(drift, axis=1), 0.05, rtol=1e-6)

@@ -137,7 +137,13 @@ def _render(rng, counts, fs, kin, amplitude, drift, sigma):
     """Fluorescence of one neuron's spike counts, plus slow drift and white noise."""
     f = _fluorescence(rng, counts, fs, kin, amplitude)
     slow = gaussian_filter1d(rng.standard_normal(counts.size), 20.0 * fs, mode="wrap")
-    f += drift * slow / max(slow.std(), 1e-12)
+    # zero-mean before scaling: on traces much shorter than the 20 s time scale the
+    # filtered noise is nearly its own mean, and dividing that by its tiny SD gave
+    # offsets of thousands of dF/F
+    slow -= slow.mean()
+    sd = slow.std()
+    if sd > 1e-12:
+        f += drift * slow / sd
     return f + sigma * rng.standard_normal(counts.size)
 
 
