@@ -100,6 +100,7 @@ def test_clone_of_fitted_is_unfitted(fitted, windows):
         cloned.predict(windows[0])
 
 
+@pytest.mark.slow
 def test_partial_fit_adds_one_epoch_and_warm_start_continues(windows):
     X, y, _ = windows
     clf = SpikeClassifier(**TINY, random_state=0).partial_fit(X, y)
@@ -253,6 +254,7 @@ def _optimizers(est):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name", ["SpikeClassifier", "CalciumAutoencoder", "CalciumGAN", "DeepSpikeInference"]
 )

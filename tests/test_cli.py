@@ -204,6 +204,7 @@ def test_info_reads_suite2p_caiman_nwb_and_npy(tmp_path, capsys):
     assert "--fs" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_infer_suite2p_to_npy_and_nwb_to_nwb(tmp_path, capsys):
     pytest.importorskip("pynwb")
     from test_formats import _digest, make_nwb, make_suite2p

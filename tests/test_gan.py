@@ -57,6 +57,7 @@ def test_fit_and_sample_each_conditioning(spike_windows, conditioning):
     assert gan.critic_score(X[:4], None if y is None else y[:4]).shape == (4,)
 
 
+@pytest.mark.slow
 def test_early_stopping_watches_the_validation_wasserstein_estimate(spike_windows):
     # Keras cannot tell by itself whether val_w_dist should fall or rise; the
     # fit used to fail with "isn't able to automatically determine" (fixed)
@@ -189,6 +190,7 @@ def test_gan_learns_realistic_spike_conditioned_windows(spike_windows):
     )
 
 
+@pytest.mark.slow
 def test_folders_saved_with_the_old_names_still_load(spike_windows, tmp_path):
     # before the names were unified a GAN was saved with discriminator_.keras,
     # normalize="window" and the input scaling in offset_ / scale_

@@ -137,6 +137,7 @@ def test_cli_never_replaces_input_or_existing_output(folder, monkeypatch, capsys
     assert after == before, "a refused command changed or added a file"
 
 
+@pytest.mark.slow
 def test_infer_overwrite_replaces_only_the_output(folder):
     """With --overwrite the old output is replaced; the input stays byte for byte."""
     before = digest(folder / "in.csv")

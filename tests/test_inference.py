@@ -393,6 +393,7 @@ def test_units_decide_whether_the_dff_scale_reaches_the_network(tiny_fitted, sim
     assert est.predict(X).shape == X.shape
 
 
+@pytest.mark.slow
 def test_sample_weight_and_units_work_with_a_validation_split(sim):
     X, y = sim.calcium[:6, :2000], sim.spikes[:6, :2000]
     params = {**TINY, "epochs": 2, "validation_fraction": 0.34, "patience": 5}
