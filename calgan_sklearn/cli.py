@@ -292,6 +292,10 @@ def cmd_infer(args):
     stream = suffix == ".npy"  # the other writers need every trace at once
     writer = None
     parts, empty, done = [], [], 0
+    from tqdm.auto import tqdm
+
+    # shown on a terminal only (None), never with --no-progress
+    bar = tqdm(total=len(selected), unit="neuron", desc="infer", disable=args.no_progress or None)
     try:
         for rows in chunks:
             with warnings.catch_warnings():
@@ -314,12 +318,15 @@ def cmd_infer(args):
                 writer.write(data.roi, rates)
             else:
                 parts.append((data, rates))
+            bar.update(len(rows))
         if not done:
             raise ValueError(f"{args.input} holds no values in any trace; nothing to infer.")
     except BaseException:
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        bar.close()
     if empty:
         warnings.warn(
             f"trace(s) {list(empty[:10])} of {args.input} hold no values; their rates are "
@@ -495,6 +502,7 @@ def build_parser():
         "(the input's shape, NaN where no trace) or .nwb (a copy of an NWB input with a new "
         "series)",
     )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (neurons/s)")
     p.add_argument(
         "--fs",
         type=float,

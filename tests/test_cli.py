@@ -259,3 +259,24 @@ def test_infer_npy_needs_fs_and_nwb_output_needs_nwb_input(tmp_path, capsys):
     assert "suffix" in capsys.readouterr().err
     assert main([*args, "--output", str(tmp_path / "r.csv"), "--fs", "30"]) == 0
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_infer_shows_neurons_per_second_on_a_terminal_unless_told_not_to(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    import pandas as pd
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    x = np.random.default_rng(0).normal(size=(300, 3))
+    pd.DataFrame(x, columns=["0", "1", "2"]).to_csv(tmp_path / "1.test.calcium.csv", index=False)
+    args = ["infer", "--input", str(tmp_path / "1.test.calcium.csv")]
+    for extra, shown in [([], True), (["--no-progress"], False)]:
+        err = Terminal()
+        monkeypatch.setattr(sys, "stderr", err)
+        out = tmp_path / f"rates{len(extra)}.csv"
+        assert main([*args, "--output", str(out), *extra]) == 0
+        assert ("3/3" in err.getvalue() and "neuron/s" in err.getvalue()) == shown
