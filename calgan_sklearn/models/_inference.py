@@ -825,7 +825,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             for c, n, d in zip(calcium, noise, dff)
         ]
         rates = self._predict_traces(calcium, rate, stats)
-        out = np.full(X.shape, np.nan)
+        out = np.full(X.shape, np.nan, dtype=np.float32)  # the output's dtype
         for i, n in enumerate(lengths):
             out[i, :n] = spread_groups(rates[i], factor, int(n))
         return out
@@ -988,12 +988,12 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         Traces longer than :data:`MAX_PIECE_FRAMES` are cut into pieces that
         overlap by the network's receptive field, so each piece's kept frames
         see exactly the context they would see in one pass. A batch holds at
-        most ``max_batch_frames`` frames (default 300,000 divided by the
+        most ``max_batch_frames`` frames (default 100,000 divided by the
         ensemble size), which bounds the memory of inference whatever the
         number or length of the traces.
         """
         if max_batch_frames is None:
-            max_batch_frames = 300_000 // self.ensemble_size
+            max_batch_frames = 100_000 // self.ensemble_size
         ctx = self._context_frames()
         piece = max(min(MAX_PIECE_FRAMES, max_batch_frames) - 2 * ctx, ctx)
         # (trace, start, stop): the frames a piece predicts
