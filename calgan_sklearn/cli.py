@@ -281,13 +281,22 @@ def cmd_infer(args):
     options = {"series": args.series} if kind == "nwb" else {}
     if kind in ("csv", "npy") and args.units is not None:
         options["units"] = args.units
-    # the selection (cells, accepted components, ...) without reading any trace
-    meta = load_recording(args.input, fs=fs, rois=[], **options)
+
+    def read(rows):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "frame rate", UserWarning)
+            warnings.filterwarnings("ignore", ".*hold only NaN", UserWarning)
+            return load_recording(args.input, fs=fs, rois=rows, **options)
+
+    # the selection (cells, accepted components, ...) without reading any trace; a
+    # CSV is parsed whole whatever the selection, so it is read once, here
+    whole = read(None) if kind == "csv" else None
+    meta = whole if whole is not None else load_recording(args.input, fs=fs, rois=[], **options)
     selected = meta.default_rois
     _quiet_tensorflow()
     model = _load_model(args.model)
     model.set_params(fs=meta.fs)
-    size = max(len(selected), 1) if kind == "csv" else _INFER_CHUNK  # a CSV is parsed whole
+    size = max(len(selected), 1) if whole is not None else _INFER_CHUNK
     chunks = [selected[i : i + size] for i in range(0, len(selected), size)]
     stream = suffix == ".npy"  # the other writers need every trace at once
     writer = None
@@ -298,10 +307,7 @@ def cmd_infer(args):
     bar = tqdm(total=len(selected), unit="neuron", desc="infer", disable=args.no_progress or None)
     try:
         for rows in chunks:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", "frame rate", UserWarning)
-                warnings.filterwarnings("ignore", ".*hold only NaN", UserWarning)
-                data = load_recording(args.input, fs=fs, rois=rows, **options)
+            data = whole if whole is not None else read(rows)
             units = args.units or str(data.units[0])
             if "units" in model.get_params():
                 model.set_params(units=units)
