@@ -31,7 +31,7 @@ from sklearn.utils import Bunch, check_random_state
 from threadpoolctl import threadpool_limits
 
 from ._validation import check_fs, check_spikes, check_traces
-from .signal import noise_sd, rolling_baseline, trace_lengths
+from .signal import map_traces, noise_sd, rolling_baseline, trace_lengths
 
 __all__ = [
     "two_sample_auc",
@@ -437,10 +437,7 @@ def spectrum_distance(
 # --------------------------------------------------------------------------- #
 def _baselines(X, fs, window=30.0):
     """Each trace's running low-percentile baseline (NaN in the padding)."""
-    out = np.full(X.shape, np.nan)
-    for i, n in enumerate(trace_lengths(X)):
-        out[i, :n] = rolling_baseline(X[i, :n], window, fs=fs)
-    return out
+    return map_traces(X, lambda x: rolling_baseline(x, window, fs=fs))
 
 
 def _noise_sds(X):
