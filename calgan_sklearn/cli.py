@@ -222,6 +222,8 @@ def cmd_fit(args):
         params["epochs"] = args.epochs
     if args.ensemble_size is not None:
         params["ensemble_size"] = args.ensemble_size
+    if args.distill_epochs is not None:
+        params["distill_epochs"] = args.distill_epochs
     _quiet_tensorflow()
     from .models import DeepSpikeInference
 
@@ -484,7 +486,14 @@ def build_parser():
         "--ensemble-size",
         type=int,
         default=None,
-        help="networks averaged (default: the model's default, 3; 1 trains 3x faster)",
+        help="networks trained side by side (default: the model's default, 3; 1 trains 3x faster)",
+    )
+    p.add_argument(
+        "--distill-epochs",
+        type=int,
+        default=None,
+        help="epochs distilling the ensemble into the one network predict runs "
+        "(default: the model's default, 10; 0 keeps the ensemble)",
     )
     p.add_argument("--fs", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=0)

@@ -16,14 +16,29 @@ WINDOW_NET = dict(filters=4, kernel_size=3, depth=1, batch_size=32)
 TINY_CLASSIFIER = dict(WINDOW_NET, epochs=2)
 TINY_AUTOENCODER = dict(WINDOW_NET, latent_dim=3, epochs=2)
 TINY_GAN = dict(WINDOW_NET, latent_dim=4, epochs=1)
-#: DeepSpikeInference: two dilated layers, one member, one epoch on 64-frame crops.
+#: DeepSpikeInference: two dilated layers, one member, one epoch on 64-frame crops;
+#: float32 inference, so rates do not depend on the CPU running the tests.
 TINY_DEEP = dict(
-    filters=8, depth=2, crop_length=64, batch_size=16, epochs=1, ensemble_size=1, random_state=0
+    filters=8,
+    depth=2,
+    crop_length=64,
+    batch_size=16,
+    epochs=1,
+    ensemble_size=1,
+    inference_dtype="float32",
+    random_state=0,
 )
 #: Smaller still, for scikit-learn's estimator checks (dozens of fits on toy data).
 CHECKS_NET = dict(filters=2, kernel_size=3, depth=1, epochs=1, batch_size=64, random_state=0)
 CHECKS_DEEP = dict(
-    filters=2, depth=1, crop_length=16, batch_size=4, epochs=1, ensemble_size=1, random_state=0
+    filters=2,
+    depth=1,
+    crop_length=16,
+    batch_size=4,
+    epochs=1,
+    ensemble_size=1,
+    inference_dtype="float32",
+    random_state=0,
 )
 
 

@@ -93,12 +93,14 @@ def simulated_folders(tmp_path_factory):
 def test_fit_then_infer_round_trip(simulated_folders, capsys):
     root = simulated_folders
     model = root / "model"
-    args = ["--epochs", "1", "--ensemble-size", "2"]
+    args = ["--epochs", "1", "--ensemble-size", "2", "--distill-epochs", "1"]
     assert main(["fit", "--data", str(root / "train"), "--out", str(model), *args]) == 0
     assert (model / "estimator.json").is_file()
     from calgan_sklearn import load_model
 
-    assert load_model(model).ensemble_size == 2
+    fitted = load_model(model)
+    assert (fitted.ensemble_size, fitted.distill_epochs) == (2, 1)
+    assert fitted.model_.output_shape[-1] == 1  # the ensemble distilled into one network
     calcium_csv = root / "test" / "sim-GCaMP6s.test.calcium.csv"
     rates_csv = root / "rates" / "sim-GCaMP6s.test.calcium.csv"
     assert (

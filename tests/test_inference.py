@@ -226,7 +226,7 @@ def test_normalization_makes_units_irrelevant(sim):
 @pytest.mark.slow
 def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     X, y = sim.calcium[:3, :2000], sim.spikes[:3, :2000]
-    est = DeepSpikeInference(**{**TINY, "ensemble_size": 3}).fit(X, y)
+    est = DeepSpikeInference(**{**TINY, "ensemble_size": 3, "distill_epochs": 0}).fit(X, y)
     assert est.model_.output_shape == (None, None, 3)
     factor, rate = network_rate(100.0)
     z, noise = normalize_traces([group_means(x, factor) for x in X])
@@ -346,12 +346,55 @@ def test_pretrained_predicts_real_data(spikefinder_dir):
     assert spikefinder_correlation(y, rates, fs=100.0) > 0.3
 
 
+def test_an_ensemble_is_distilled_into_one_network_that_tracks_it(sim, tmp_path):
+    X, y = sim.calcium[:6], sim.spikes[:6]
+    params = {**TINY, "ensemble_size": 2, "epochs": 2}
+    ensemble = DeepSpikeInference(**params, distill_epochs=0).fit(X, y)
+    distilled = DeepSpikeInference(**params, distill_epochs=3).fit(X, y)
+    # the same ensemble was trained (same seed), then replaced by one network
+    assert ensemble.model_.output_shape == (None, None, 2)
+    assert distilled.model_.output_shape == (None, None, 1)
+    assert distilled.history_["loss"] == pytest.approx(ensemble.history_["loss"], rel=1e-3)
+    assert len(distilled.history_["distill_loss"]) == 3
+    assert distilled.history_["distill_loss"][-1] < distilled.history_["distill_loss"][0]
+    teacher, student = ensemble.predict(X), distilled.predict(X)
+    assert np.array_equal(np.isnan(teacher), np.isnan(student))
+    # the student reproduces the ensemble's rates far better than a constant does
+    keep = ~np.isnan(teacher)
+    residual = np.mean((student[keep] - teacher[keep]) ** 2)
+    assert residual < 0.5 * np.var(teacher[keep])
+    assert np.corrcoef(student[keep], teacher[keep])[0, 1] > 0.7
+    # the distilled network is what is saved, loaded and trained further
+    path = distilled.save(tmp_path / "distilled")
+    loaded = DeepSpikeInference.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), student)
+    loaded.set_params(warm_start=True, epochs=1).fit(X, y)
+    assert loaded.model_.output_shape == (None, None, 1)
+    assert not np.array_equal(loaded.predict(X), student)
+
+
+def test_bfloat16_inference_stays_within_a_percent_of_float32(tiny_fitted, sim):
+    X = _ragged(sim.calcium[:3])
+    f32 = tiny_fitted.predict(X)
+    bf16 = clone(tiny_fitted).set_params(inference_dtype="bfloat16")
+    bf16.__dict__.update({k: v for k, v in vars(tiny_fitted).items() if k.endswith("_")})
+    rates = bf16.predict(X)
+    assert rates.dtype == np.float32
+    assert np.array_equal(np.isnan(rates), np.isnan(f32))
+    keep = ~np.isnan(f32)
+    assert np.abs(rates[keep] - f32[keep]).max() < 0.03 * np.abs(f32[keep]).max()
+    assert np.corrcoef(rates[keep], f32[keep])[0, 1] > 0.999
+    # the float32 network itself is untouched
+    np.testing.assert_array_equal(tiny_fitted.predict(X), f32)
+
+
 def test_load_refuses_a_network_that_does_not_match_the_parameters(tiny_fitted, tmp_path):
     import json
 
     path = tiny_fitted.save(tmp_path / "model")
     meta = json.loads((path / "estimator.json").read_text())
-    meta["params"]["ensemble_size"] = 3  # the saved network has one member
+    # the saved network has one member; an undistilled ensemble of 3 has three
+    meta["params"].update(ensemble_size=3, distill_epochs=0)
     (path / "estimator.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"ensemble_size=3.*train and save the model again"):
         DeepSpikeInference.load(path)

@@ -52,6 +52,7 @@ mixin's ``_keras_attributes``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 import re
@@ -171,8 +172,10 @@ def inference_function(model):
 
     Calling a Keras model eagerly runs its layers one by one from Python; the
     graph function runs the whole network as one graph (about three times
-    faster on CPU for the spike-inference network). ``reduce_retracing`` lets
-    inputs of every length share one graph. The function is made once per
+    faster on CPU for the spike-inference network). A network with one input
+    gets one graph for inputs of every batch size and length (traced once);
+    with several inputs, ``reduce_retracing`` lets them share one after the
+    second shape. The function is made once per
     network and kept as long as the network lives.
     """
     import keras
@@ -184,9 +187,38 @@ def inference_function(model):
         import tensorflow as tf
 
         ref = weakref.ref(model)  # the cache must not keep the network alive
-        fn = tf.function(lambda x: ref()(x, training=False), reduce_retracing=True)
+        inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else [model.inputs]
+        if len(inputs) == 1:
+            # one graph for every batch size and length: no retracing (about
+            # half a second each) when a second call brings a new shape
+            spec = tf.TensorSpec([None] * len(inputs[0].shape), inputs[0].dtype)
+            fn = tf.function(
+                lambda x: ref()(x, training=False), input_signature=[spec], autograph=False
+            )
+        else:
+            fn = tf.function(
+                lambda x: ref()(x, training=False), reduce_retracing=True, autograph=False
+            )
         _COMPILED[model] = fn
     return fn
+
+
+@functools.lru_cache(maxsize=1)
+def native_bfloat16():
+    """Whether this CPU has bfloat16 arithmetic in hardware (AVX512-BF16 or AMX).
+
+    Read from ``/proc/cpuinfo`` (Linux); False elsewhere, where bfloat16 would
+    be emulated and slower than float32.
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
 
 
 def gpu_available():
@@ -266,7 +298,11 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
             self.n_iter_ = 0
         train, val = self._split_validation(X, y, seed, use=not partial, **fit_params)
         self._run_fit(train, val, epochs=1 if partial else self.epochs, seed=seed)
+        self._finish_fit(train, seed=seed, partial=partial)
         return self
+
+    def _finish_fit(self, train, *, seed, partial):
+        """Hook run after training on ``train`` (an ``(X, y, fit_params)`` triple); no-op."""
 
     def _seed_for_fit(self, reset):
         """Turn ``random_state`` into an int seed and seed Python, NumPy and TensorFlow."""
