@@ -157,11 +157,18 @@ def noise_sd(X, axis=-1, *, center=True):
     if n < 2:
         sd = np.ones(shape)
     else:
-        d = np.diff(X.reshape(-1, n), axis=1)
-        sd = np.atleast_1d(robust_sd(d, axis=1, center=center) / np.sqrt(2.0))
+        X = X.reshape(-1, n)
+        d = np.diff(X, axis=1)
+        # d is ours: the medians may reorder it and the centring overwrite it,
+        # so a long trace costs one array of differences and no copies of it
+        if center:
+            d -= np.median(d, axis=1, overwrite_input=True, keepdims=True)
+        mad = np.median(np.abs(d, out=d), axis=1, overwrite_input=True)
+        sd = np.atleast_1d(_MAD_TO_SD * mad / np.sqrt(2.0))
+        del d
         weak = ~(np.isfinite(sd) & (sd > 0)) | (n - 1 < 8)
         if weak.any():
-            dw = d[weak]
+            dw = np.diff(X[weak], axis=1)
             sd[weak] = np.sqrt(np.mean(dw * dw, axis=1) / 2.0)
         sd = np.where(np.isfinite(sd) & (sd > 0), sd, _TINY).reshape(shape)
     return float(sd) if sd.ndim == 0 else sd

@@ -373,6 +373,20 @@ def test_an_ensemble_is_distilled_into_one_network_that_tracks_it(sim, tmp_path)
     assert not np.array_equal(loaded.predict(X), student)
 
 
+def test_whole_trace_statistics_are_the_same_computed_in_blocks(monkeypatch):
+    # long traces are reduced block by block to bound memory; the values must
+    # be those of the whole trace at once
+    rng = np.random.default_rng(1)
+    z = (rng.standard_gamma(0.3, 60_000) + rng.normal(0, 0.1, 60_000)).astype(np.float32)
+    whole = trace_statistics(z, 30.0)
+    monkeypatch.setattr(_inference, "_BLOCK", 4096)
+    np.testing.assert_allclose(trace_statistics(z, 30.0), whole, rtol=1e-6)
+    z64 = z.astype(np.float64)
+    smooth = _inference.gaussian_filter1d(z64, 15.0, mode="nearest")
+    np.testing.assert_allclose(_inference._smoothed(z, 15.0), smooth, rtol=0, atol=1e-6)
+    assert whole[1] == pytest.approx(z64.var(), rel=1e-9)
+
+
 def test_bfloat16_inference_stays_within_a_percent_of_float32(tiny_fitted, sim):
     X = _ragged(sim.calcium[:3])
     f32 = tiny_fitted.predict(X)

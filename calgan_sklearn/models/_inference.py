@@ -172,7 +172,11 @@ def normalize_traces(
         sd = noise_sd(x)
         scale = sd * NOISE_UNITS if method == "noise" else trace_scale(x, method)
         scale = scale if np.isfinite(scale) and scale > 1e-12 else 1.0
-        out.append(((x - base) / scale).astype(np.float32))
+        z = np.empty(len(x), np.float32)  # block by block: no float64 temporaries
+        for a in range(0, len(x), _BLOCK):
+            b_ = base if np.ndim(base) == 0 else base[a : a + _BLOCK]
+            z[a : a + _BLOCK] = (x[a : a + _BLOCK] - b_) / scale
+        out.append(z)
         noise.append(sd / scale)
     return out, np.asarray(noise, dtype=float)
 
@@ -211,15 +215,58 @@ def trace_statistics(z, rate):
     skewness : float
         Skewness of the trace (0 for fewer than 3 frames or a constant trace).
     """
-    z = np.asarray(z, dtype=np.float64)
+    z = np.asarray(z)
+    if z.dtype != np.float32:
+        z = z.astype(np.float64, copy=False)
     if len(z) < 3:
         return 0.0, 0.0, 0.0
-    slow_sd = float(gaussian_filter1d(z, max(0.5 * rate, 0.5), mode="nearest").std())
-    var = float(z.var())
+    sigma = max(0.5 * rate, 0.5)
+    slow_sd = math.sqrt(_moments(_smoothed(z, sigma), 2)[1])
+    _, var, third = _moments(z, 3)
     if not var > 0:
         return slow_sd, var, 0.0
-    centred = z - z.mean()
-    return slow_sd, var, float(np.mean(np.power(centred, 3, out=centred)) / var**1.5)
+    return slow_sd, var, third / var**1.5
+
+
+#: Frames per block of the whole-trace statistics (bounds their working memory).
+_BLOCK = 1 << 20
+
+
+def _smoothed(z, sigma):
+    """``gaussian_filter1d(z, sigma, mode="nearest")`` as float32, block by block.
+
+    Each block is filtered with a margin of the kernel's reach on either side,
+    so the values are those of filtering the whole trace at once, without its
+    float64 copies.
+    """
+    if len(z) <= 2 * _BLOCK:
+        return gaussian_filter1d(np.asarray(z, np.float64), sigma, mode="nearest")
+    reach = int(4.0 * sigma + 0.5) + 1  # gaussian_filter1d's truncate=4
+    out = np.empty(len(z), np.float32)
+    for a in range(0, len(z), _BLOCK):
+        b = min(a + _BLOCK, len(z))
+        lo, hi = max(a - reach, 0), min(b + reach, len(z))
+        # inner cuts see real frames within the kernel's reach; the trace's own
+        # ends are extended as "nearest" extends them when filtering it whole
+        part = np.asarray(z[lo:hi], np.float64)
+        out[a:b] = gaussian_filter1d(part, sigma, mode="nearest")[a - lo : a - lo + (b - a)]
+    return out
+
+
+def _moments(x, order):
+    """Mean and central moments 2..``order`` of ``x`` in float64, block by block."""
+    n = len(x)
+    mean = sum(float(np.sum(x[a : a + _BLOCK], dtype=np.float64)) for a in range(0, n, _BLOCK))
+    mean /= n
+    sums = [0.0] * (order - 1)
+    for a in range(0, n, _BLOCK):
+        c = np.asarray(x[a : a + _BLOCK], np.float64) - mean
+        p = c * c
+        sums[0] += float(p.sum())
+        for k in range(1, order - 1):
+            p *= c
+            sums[k] += float(p.sum())
+    return (mean, *(t / n for t in sums))
 
 
 def _scale_channels(dff_noise, m=1.0):
@@ -1080,7 +1127,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         for i, c in enumerate(calcium):
             for start in range(0, max(len(c), 1), piece):
                 pieces.append((i, start, min(start + piece, len(c))))
-        rates = [np.zeros(len(c)) for c in calcium]
+        rates = [np.zeros(len(c), np.float32) for c in calcium]
         feature = _rate_feature(rate)
         widths = [min(s1 + ctx, len(calcium[i])) - max(s0 - ctx, 0) for i, s0, s1 in pieces]
         order = np.argsort(widths, kind="stable")
