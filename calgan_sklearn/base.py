@@ -165,8 +165,10 @@ class SpikeInferenceMixin:
         with tqdm(total=n_traces, disable=not progress, desc="predict", unit="neuron") as bar:
             for first in range(0, n_traces, step):
                 chunk = check_traces(X[first : first + step], first=first)
-                out[first : first + len(chunk)] = predict_chunk(chunk, first)
-                _drop_pages(X)
+                _drop_pages(X)  # pages of a float32 map are copied; a float64 one re-reads
+                n = len(chunk)
+                out[first : first + n] = predict_chunk(chunk, first)
+                del chunk
                 _drop_pages(out)
-                bar.update(len(chunk))
+                bar.update(n)
         return out

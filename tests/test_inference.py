@@ -400,6 +400,14 @@ def test_bfloat16_inference_stays_within_a_percent_of_float32(tiny_fitted, sim):
     assert np.corrcoef(rates[keep], f32[keep])[0, 1] > 0.999
     # the float32 network itself is untouched
     np.testing.assert_array_equal(tiny_fitted.predict(X), f32)
+    # "auto" keeps small inputs in float32 (bfloat16's one-off cost per shape
+    # would outweigh its speed) and takes bfloat16 for large ones where the CPU has it
+    from calgan_sklearn.models._base import gpu_available, native_bfloat16
+
+    bf16.set_params(inference_dtype="auto")
+    assert bf16._inference_network(X.size) is bf16.model_
+    large = bf16._inference_network(_inference.BFLOAT16_MIN_FRAMES)
+    assert (large is not bf16.model_) == (native_bfloat16() and not gpu_available())
 
 
 def test_load_refuses_a_network_that_does_not_match_the_parameters(tiny_fitted, tmp_path):

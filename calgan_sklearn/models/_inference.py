@@ -23,6 +23,7 @@ count.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import weakref
@@ -62,6 +63,11 @@ __all__ = [
 
 #: bfloat16 copies of fitted networks for ``inference_dtype`` (dropped with them).
 _BF16_TWINS = weakref.WeakKeyDictionary()
+
+#: ``inference_dtype="auto"`` predicts inputs of at least this many frames in
+#: bfloat16 (where the CPU has it): below, its one-off cost per input shape
+#: (about 0.1 s, twice float32's) outweighs its faster arithmetic.
+BFLOAT16_MIN_FRAMES = 10_000_000
 
 #: Highest frame rate (Hz) the network runs at; faster recordings are averaged
 #: over integer groups of frames down to at most this rate.
@@ -694,9 +700,13 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         ensemble; ignored with ``ensemble_size=1``.
     inference_dtype : {"auto", "float32", "bfloat16"}, default="auto"
         Arithmetic of the hidden layers in ``predict`` (training is not
-        affected). ``"auto"``: bfloat16 on a CPU with bfloat16 instructions
-        (AVX512-BF16 or AMX; about 1.5 times faster there, rates within about
-        1% of float32) when TensorFlow sees no GPU, float32 otherwise.
+        affected). ``"auto"``: bfloat16 for inputs of at least 10 million
+        frames (:data:`BFLOAT16_MIN_FRAMES`) on a CPU with bfloat16
+        instructions (AVX512-BF16 or AMX) when TensorFlow sees no GPU; there it
+        runs about 1.4 times faster once TensorFlow has seen the input shapes,
+        with rates within about 1% of float32's; float32 otherwise. Set
+        ``"float32"`` for rates that do not depend on the machine or on the
+        size of the input.
     {common_parameters}
 
     Attributes
@@ -892,12 +902,16 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         per second.
         """
         check_is_fitted(self)
+        network = self._inference_network(int(np.prod(np.shape(X))))
         return self._predict_in_chunks(
-            X, self._predict_chunk, out=out, progress=bool(self.verbose)
+            X,
+            functools.partial(self._predict_chunk, network=network),
+            out=out,
+            progress=bool(self.verbose),
         )
 
     # -- prediction ------------------------------------------------------------
-    def _predict_chunk(self, X, first):
+    def _predict_chunk(self, X, first, network=None):
         """Rates of a validated float64 chunk of traces (``first``: its first trace's number)."""
         factor, rate = network_rate(self.fs)
         lengths = trace_lengths(X)
@@ -908,10 +922,12 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             (*_statistic_channels(trace_statistics(c, rate), n), *_scale_channels(d))
             for c, n, d in zip(calcium, noise, dff)
         ]
-        rates = self._predict_traces(calcium, rate, stats)
+        rates = self._predict_traces(calcium, rate, stats, network=network)
+        del calcium  # the normalised traces go before the output comes
         out = np.full(X.shape, np.nan, dtype=np.float32)  # the output's dtype
         for i, n in enumerate(lengths):
             out[i, :n] = spread_groups(rates[i], factor, int(n))
+            rates[i] = None
         return out
 
     # -- hooks of BaseKerasEstimator -----------------------------------------
@@ -1108,7 +1124,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             s = gaussian_filter1d(s, sigma, mode="constant")
         return s
 
-    def _predict_traces(self, calcium, rate, stats, max_batch_frames=None):
+    def _predict_traces(self, calcium, rate, stats, max_batch_frames=None, network=None):
         """Run the network on whole traces, batched by similar length.
 
         Traces longer than :data:`MAX_PIECE_FRAMES` are cut into pieces that
@@ -1136,11 +1152,11 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             width = widths[order[stop - 1]] + ctx
             if stop == len(order) or width * (stop - start + 1) > max_batch_frames:
                 batch = [pieces[k] for k in order[start:stop]]
-                self._predict_batch(calcium, batch, rates, ctx, feature, stats)
+                self._predict_batch(calcium, batch, rates, ctx, feature, stats, network)
                 start = stop
         return rates
 
-    def _predict_batch(self, calcium, batch, rates, ctx, feature, stats):
+    def _predict_batch(self, calcium, batch, rates, ctx, feature, stats, network=None):
         # zeros beyond every piece's end cover the receptive field, so a trace's
         # rates do not depend on what it is batched with
         spans = [
@@ -1152,16 +1168,20 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         for k, (i, a, b, _, _) in enumerate(spans):
             x[k, : b - a, 0] = calcium[i][a:b]
             x[k, :, 2:] = stats[i]
-        out = self._predict_network(self._inference_network(), x, batch_size=len(batch))
+        network = self.model_ if network is None else network
+        out = self._predict_network(network, x, batch_size=len(batch))
         out = out.astype(np.float64).mean(axis=-1)  # the ensemble's mean rate
         for k, (i, a, _, s0, s1) in enumerate(spans):
             rates[i][s0:s1] = out[k, s0 - a : s1 - a]
 
-    def _inference_network(self):
-        """``model_``, or its bfloat16 twin (same weights) per ``inference_dtype``."""
+    def _inference_network(self, n_frames):
+        """``model_``, or its bfloat16 twin (same weights), per ``inference_dtype``
+        and the ``n_frames`` of the input (for ``"auto"``)."""
         dtype = self.inference_dtype
         if dtype == "auto":
-            dtype = "bfloat16" if native_bfloat16() and not gpu_available() else "float32"
+            large = n_frames >= BFLOAT16_MIN_FRAMES
+            fast = large and native_bfloat16() and not gpu_available()
+            dtype = "bfloat16" if fast else "float32"
         if dtype == "float32":
             return self.model_
         twin = _BF16_TWINS.get(self.model_)
