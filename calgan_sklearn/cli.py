@@ -310,6 +310,10 @@ def cmd_infer(args):
     try:
         for rows in chunks:
             data = whole if whole is not None else read(rows)
+            if hasattr(model, "_resolve_inference_dtype"):
+                # decided once for the whole recording, not per chunk of neurons
+                total = len(selected) * data.calcium.shape[1]
+                model.set_params(inference_dtype=model._resolve_inference_dtype(total))
             units = args.units or str(data.units[0])
             if "units" in model.get_params():
                 model.set_params(units=units)

@@ -1174,14 +1174,19 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         for k, (i, a, _, s0, s1) in enumerate(spans):
             rates[i][s0:s1] = out[k, s0 - a : s1 - a]
 
+    def _resolve_inference_dtype(self, n_frames):
+        """``inference_dtype``, with ``"auto"`` decided for an input of ``n_frames``
+        (callers that predict one recording in parts pass the whole's size)."""
+        if self.inference_dtype != "auto":
+            return self.inference_dtype
+        large = n_frames >= BFLOAT16_MIN_FRAMES
+        fast = large and native_bfloat16() and not gpu_available()
+        return "bfloat16" if fast else "float32"
+
     def _inference_network(self, n_frames):
         """``model_``, or its bfloat16 twin (same weights), per ``inference_dtype``
         and the ``n_frames`` of the input (for ``"auto"``)."""
-        dtype = self.inference_dtype
-        if dtype == "auto":
-            large = n_frames >= BFLOAT16_MIN_FRAMES
-            fast = large and native_bfloat16() and not gpu_available()
-            dtype = "bfloat16" if fast else "float32"
+        dtype = self._resolve_inference_dtype(n_frames)
         if dtype == "float32":
             return self.model_
         twin = _BF16_TWINS.get(self.model_)
