@@ -310,8 +310,9 @@ def test_trace_mode_bad_input(traces, trace_gan):
     with pytest.raises(ValueError, match="fs"):
         CalciumGAN(**{**TINY_TRACE, "fs": -30.0}).fit(calcium, spikes)
     with pytest.raises(ValueError, match="shorter than the critic's crops"):
-        CalciumGAN(**{**TINY_TRACE, "crop_seconds": 20.0}, validation_fraction=0.5).fit(
-            calcium, spikes
+        # 35 s crops: of traces of 40 s and 30 s, one part gets only the short one
+        CalciumGAN(**{**TINY_TRACE, "crop_seconds": 35.0}, validation_fraction=0.5).fit(
+            calcium[:2], spikes[:2]
         )
     with pytest.raises(ValueError, match="call sample\\(y=spikes\\)"):
         trace_gan.sample(3)

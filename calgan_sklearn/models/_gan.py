@@ -417,6 +417,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             x = np.concatenate([x, self._condition_array(y)], axis=-1)
         return self._predict_network(self.critic_, x)[:, 0]
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.fs is not None  # NaN padding of whole traces
+        return tags
+
     # ---------------------------------------------------------------- hooks
     def _check_data(self, X, y=None, *, reset):
         if self.fs is not None:
