@@ -43,6 +43,9 @@ _SLOW_SECONDS = 1.0
 _MAX_KEPT_TRACES = 4096
 #: Frames rendered per generator call when sampling (bounds memory).
 _SAMPLE_FRAMES = 2_000_000
+#: Smallest SD of the log noise SD that standardises the noise-level channel,
+#: and the largest standardised level the networks are shown.
+_MIN_LEVEL_STD, _MAX_LEVEL = 0.5, 3.0
 #: Ridge of the least-squares spike response (relative to the spikes' power).
 _RESPONSE_RIDGE = 1e-2
 
@@ -228,8 +231,9 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         Trace mode: baseline and noise SD of up to 4096 training traces, the
         scales rendered traces are drawn from.
     noise_level_mean_, noise_level_std_ : float
-        Trace mode: mean and SD of the training traces' log noise SD, which
-        standardise the noise level the networks are told.
+        Trace mode: mean and SD (at least 0.5) of the training traces' log
+        noise SD, which standardise the noise level the networks are told
+        (clipped to +-3).
     crop_length_ : int
         Trace mode: frames of the critic's crops.
     warmup_ : int
@@ -528,7 +532,9 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         loc, scale = _trace_stats(X)
         log_noise = np.log(scale)
         self.noise_level_mean_ = float(log_noise.mean())
-        self.noise_level_std_ = float(log_noise.std()) if log_noise.std() > 1e-6 else 1.0
+        # at least 0.5 (noise SDs a factor 1.6 apart are one unit apart), so the
+        # levels of traces unlike the training ones stay near the range seen
+        self.noise_level_std_ = max(float(log_noise.std()), _MIN_LEVEL_STD)
         keep = check_random_state(self._seed).permutation(len(X))[:_MAX_KEPT_TRACES]
         self.trace_loc_, self.trace_scale_ = loc[keep], scale[keep]
         self.crop_length_ = int(min(max(round(self.crop_seconds * fs), 2), lengths.max()))
@@ -551,9 +557,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
 
     def _noise_level(self, scale):
         """Standardised log noise SD, the level channel of the networks."""
-        return ((np.log(scale) - self.noise_level_mean_) / self.noise_level_std_).astype(
-            np.float32
-        )
+        level = (np.log(scale) - self.noise_level_mean_) / self.noise_level_std_
+        return np.clip(level, -_MAX_LEVEL, _MAX_LEVEL).astype(np.float32)
 
     def _build_model(self, response=None, offset=0.0):
         if self.conditioning_ == "trains":
