@@ -28,17 +28,26 @@ A generator under test is plugged in with ``--generator module:function``:
         gan = CalciumGAN(fs=train.fs).fit(train.calcium, train.spikes)
         return lambda spikes: gan.sample(y=spikes)[0]
 
+``--generator gan`` runs the package's own whole-trace ``CalciumGAN(fs=...)``
+(:func:`trace_gan`): trained on the training neurons for ``--gan-epochs``
+epochs, it renders the held-out spike trains in the style of the held-out
+traces (``like=``: their baseline and noise SD, no spikes; the simulator
+reference is matched to the same traces, and to their amplitudes too). The
+table then has a column ``train_s``, the generator's training time.
+
 Usage::
 
     python benchmarks/bench_realism.py [--data ../shared/data] [--max-neurons 6]
-        [--datasets DS09 DS14 ...] [--generator module:function]
-        [--tstr {deep,oasis,none}]
+        [--datasets DS09 DS14 ...] [--generator {gan,module:function}]
+        [--gan-epochs 30] [--tstr {deep,oasis,none}]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import time
 import warnings
 from pathlib import Path
 
@@ -46,7 +55,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from calgan_sklearn import DeepSpikeInference
+from calgan_sklearn import CalciumGAN, DeepSpikeInference
 from calgan_sklearn.baselines import OASIS
 from calgan_sklearn.datasets import INDICATORS, estimate_decay_time, load_cascade
 from calgan_sklearn.evaluation import (
@@ -85,9 +94,29 @@ def indicator_kinetics(train):
     return dict(INDICATORS["GCaMP6f"], decay=decay), f"GCaMP6f, decay {decay:.2f} s (fitted)"
 
 
-def load_generator(spec):
+def trace_gan(train, epochs=30, random_state=0, like=()):
+    """A whole-trace ``CalciumGAN`` fitted on ``train``, as a generator.
+
+    ``like`` lists calcium arrays (e.g. the held-out neurons' traces): spikes
+    with as many traces as one of them are rendered in its style
+    (``sample(like=...)``), others in that of random training traces.
+    """
+    gan = CalciumGAN(fs=train.fs, epochs=epochs, random_state=random_state)
+    gan.fit(train.calcium, train.spikes)
+    styles = [train.calcium, *like]
+
+    def render(spikes):
+        style = next((c for c in styles if len(c) == len(spikes)), None)
+        return gan.sample(y=spikes, like=style, random_state=random_state)[0]
+
+    return render
+
+
+def load_generator(spec, epochs=30):
     if not spec:
         return None
+    if spec == "gan":
+        return functools.partial(trace_gan, epochs=epochs)
     module, _, function = spec.partition(":")
     return getattr(importlib.import_module(module), function)
 
@@ -115,12 +144,15 @@ def main(argv=None):
     parser.add_argument("--fs", type=float, default=30.0)
     parser.add_argument("--max-neurons", type=int, default=None, help="per dataset")
     parser.add_argument("--test-size", type=float, default=0.3)
-    parser.add_argument("--generator", default=None, help="module:function, see the docstring")
+    parser.add_argument(
+        "--generator", default=None, help="gan or module:function, see the docstring"
+    )
+    parser.add_argument("--gan-epochs", type=int, default=30, help="with --generator gan")
     parser.add_argument("--tstr", choices=["deep", "oasis", "none"], default="deep")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
 
-    make_generator = load_generator(args.generator)
+    make_generator = load_generator(args.generator, args.gan_epochs)
     rng = np.random.default_rng(args.random_state)
     tables = []
     for prefix in args.datasets:
@@ -132,9 +164,14 @@ def main(argv=None):
             data = keep_neurons(data, args.max_neurons, rng)
         train, test = split_neurons(data, args.test_size, random_state=args.random_state)
         indicator, described = indicator_kinetics(train)
-        generators = {}
+        generators, train_s = {}, np.nan
         if make_generator is not None:
-            generators[args.generator] = make_generator(train)
+            start = time.perf_counter()
+            if args.generator == "gan":
+                generators["gan"] = make_generator(train, like=(test.calcium,))
+            else:
+                generators[args.generator] = make_generator(train)
+            train_s = time.perf_counter() - start
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             report = realism_report(
@@ -153,6 +190,8 @@ def main(argv=None):
         report.insert(1, "indicator", described)
         report["n_train_neurons"] = len(np.unique(train.neuron))
         report["n_test_neurons"] = len(np.unique(test.neuron))
+        if make_generator is not None:
+            report["train_s"] = np.where(report.reference, np.nan, train_s)
         tables.append(report)
         print(report.to_string(index=False, float_format="%.3f"), flush=True)
 

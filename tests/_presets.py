@@ -16,6 +16,17 @@ WINDOW_NET = dict(filters=4, kernel_size=3, depth=1, batch_size=32)
 TINY_CLASSIFIER = dict(WINDOW_NET, epochs=2)
 TINY_AUTOENCODER = dict(WINDOW_NET, latent_dim=3, epochs=2)
 TINY_GAN = dict(WINDOW_NET, latent_dim=4, epochs=1)
+#: CalciumGAN in trace mode: 2 s critic crops at 30 Hz, batches of 8.
+TINY_TRACE_GAN = dict(
+    filters=4,
+    kernel_size=3,
+    depth=1,
+    latent_dim=2,
+    batch_size=8,
+    epochs=1,
+    fs=30.0,
+    crop_seconds=2.0,
+)
 #: DeepSpikeInference: two dilated layers, one member, one epoch on 64-frame crops;
 #: float32 inference, so rates do not depend on the CPU running the tests.
 TINY_DEEP = dict(

@@ -6,6 +6,8 @@ import pickle
 import numpy as np
 import pytest
 from _presets import TINY_GAN as TINY
+from _presets import TINY_TRACE_GAN as TINY_TRACE
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
@@ -206,3 +208,129 @@ def test_folders_saved_with_the_old_names_still_load(spike_windows, tmp_path):
     old = load(path)
     assert old.normalize == "noise" and old.input_scale_ == gan.input_scale_
     np.testing.assert_array_equal(old.critic_score(X[:8]), gan.critic_score(X[:8]))
+
+
+# --------------------------------------------------------------------------- #
+# Trace mode: CalciumGAN(fs=...) on whole NaN-padded traces
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def traces():
+    data = make_calcium(
+        n_neurons=4,
+        duration=40.0,
+        fs=30.0,
+        indicator="GCaMP6s",
+        firing_rate=0.5,
+        noise_level=1.0,
+        random_state=0,
+    )
+    calcium, spikes = data.calcium.copy(), data.spikes.astype(float)
+    for i, n in ((1, 900), (2, 1000)):  # traces of different lengths
+        calcium[i, n:] = np.nan
+        spikes[i, n:] = np.nan
+    return calcium, spikes
+
+
+@pytest.fixture(scope="module")
+def trace_gan(traces):
+    return CalciumGAN(**TINY_TRACE, random_state=0).fit(*traces)
+
+
+def test_trace_mode_renders_spike_trains_with_their_shape_and_padding(traces, trace_gan):
+    calcium, spikes = traces
+    gan = trace_gan
+    assert gan.conditioning_ == "trains" and gan.n_iter_ == 1
+    assert set(gan.history_) == {"d_loss", "g_loss", "gp", "w_dist"}
+    rendered, y = gan.sample(y=spikes, random_state=0)
+    assert rendered.shape == spikes.shape
+    np.testing.assert_array_equal(np.isnan(rendered), np.isnan(spikes))
+    np.testing.assert_array_equal(y, spikes)
+    np.testing.assert_array_equal(rendered, gan.sample(y=spikes, random_state=0)[0])
+    # any length, in data units (dF/F around the data's baseline)
+    short = gan.sample(y=np.nan_to_num(spikes[:2, :75]), random_state=1)[0]
+    assert short.shape == (2, 75) and np.isfinite(short).all()
+    assert abs(np.nanmedian(rendered) - np.nanmedian(calcium)) < 3 * np.nanstd(calcium)
+    assert clone(gan).get_params() == gan.get_params()
+    assert gan.get_params()["fs"] == 30.0
+
+
+def test_trace_mode_like_sets_the_noise_level(traces, trace_gan):
+    spikes = np.nan_to_num(traces[1][:2])
+    rng = np.random.default_rng(0)
+    for sd in (0.05, 0.5):
+        like = 3.0 + sd * rng.standard_normal((2, 2000))
+        rendered = trace_gan.sample(y=spikes, like=like, random_state=0)[0]
+        ratio = noise_sd(rendered) / sd
+        assert np.all((ratio > 0.6) & (ratio < 1.6)), ratio
+        # like's baseline is where the rendering sits
+        moved = trace_gan.sample(y=spikes, like=like + 10.0, random_state=0)[0]
+        np.testing.assert_allclose(moved - rendered, 10.0, atol=1e-6)
+
+
+def _isolated_spike_response(gan, fs=30.0, n=40, random_state=0):
+    """Mean rendered calcium 0.2-1.5 s after isolated spikes minus 0.5 s before,
+    in units of the rendering's noise SD (spikes every 4 s)."""
+    spikes = np.zeros((n, 1200))
+    at = np.arange(90, 1200 - 60, 120)
+    spikes[:, at] = 1
+    rendered = gan.sample(y=spikes, random_state=random_state)[0]
+    z = rendered / noise_sd(rendered)[:, None]
+    after = np.mean([z[:, t + 6 : t + 45].mean(1) for t in at], axis=0)
+    before = np.mean([z[:, t - 15 : t].mean(1) for t in at], axis=0)
+    return float(np.mean(after - before))
+
+
+def test_trace_mode_spikes_drive_transients(traces):
+    # the same data with the spike trains shifted by half a trace against the
+    # calcium: no transient follows a spike there, so the response must come
+    # from what was learned, not from the architecture
+    calcium, spikes = traces[0][[0, 3]], traces[1][[0, 3]]
+    shuffled = np.roll(spikes, spikes.shape[1] // 2, axis=1)
+    params = {**TINY_TRACE, "epochs": 3}
+    learned = _isolated_spike_response(CalciumGAN(**params, random_state=0).fit(calcium, spikes))
+    control = _isolated_spike_response(CalciumGAN(**params, random_state=0).fit(calcium, shuffled))
+    assert learned > 2.0, (learned, control)
+    assert abs(control) < learned / 3, (learned, control)
+
+
+def test_trace_mode_bad_input(traces, trace_gan):
+    calcium, spikes = traces
+    with pytest.raises(ValueError, match="fit needs spike counts y"):
+        CalciumGAN(**TINY_TRACE).fit(calcium)
+    with pytest.raises(ValueError, match="both must be"):
+        CalciumGAN(**TINY_TRACE).fit(calcium, spikes[:, :-5])
+    with pytest.raises(ValueError, match="trace 1 has 900 frames but spikes has 800"):
+        bad = spikes.copy()
+        bad[1, 800:] = np.nan
+        CalciumGAN(**TINY_TRACE).fit(calcium, bad)
+    nan_row = calcium.copy()
+    nan_row[3] = np.nan
+    with pytest.raises(ValueError, match=r"trace\(s\) \[3\] contain only NaN"):
+        CalciumGAN(**TINY_TRACE).fit(nan_row, spikes)
+    with pytest.raises(ValueError, match=r"use trace mode: CalciumGAN\(fs="):
+        CalciumGAN(**{**TINY_TRACE, "fs": None}).fit(calcium, spikes)
+    with pytest.raises(ValueError, match="fs"):
+        CalciumGAN(**{**TINY_TRACE, "fs": -30.0}).fit(calcium, spikes)
+    with pytest.raises(ValueError, match="shorter than the critic's crops"):
+        # 35 s crops: of traces of 40 s and 30 s, one part gets only the short one
+        CalciumGAN(**{**TINY_TRACE, "crop_seconds": 35.0}, validation_fraction=0.5).fit(
+            calcium[:2], spikes[:2]
+        )
+    with pytest.raises(ValueError, match="call sample\\(y=spikes\\)"):
+        trace_gan.sample(3)
+    with pytest.raises(ValueError, match="like has 3 traces but y has 2"):
+        trace_gan.sample(y=np.zeros((2, 50)), like=calcium[:3])
+    with pytest.raises(ValueError, match="must be non-negative"):
+        trace_gan.sample(y=-np.ones((2, 50)))
+    with pytest.raises(ValueError, match="critic_score scores windows"):
+        trace_gan.critic_score(calcium, spikes)
+
+
+def test_trace_mode_persistence(traces, trace_gan, tmp_path):
+    spikes = traces[1]
+    expected = trace_gan.sample(y=spikes, random_state=3)[0]
+    for restored in (pickle.loads(pickle.dumps(trace_gan)), load(trace_gan.save(tmp_path / "g"))):
+        np.testing.assert_array_equal(restored.sample(y=spikes, random_state=3)[0], expected)
+        assert restored.get_params() == trace_gan.get_params()
+    restored.partial_fit(*traces)  # the training wrapper is rebuilt after loading
+    assert restored.n_iter_ == 2

@@ -2,20 +2,120 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
+import keras
 import numpy as np
+from scipy.linalg import solve_toeplitz
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
+from .._validation import check_fs, check_spikes, check_traces, warn_implausible
+from ..signal import noise_sd, trace_lengths
 from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
-from ._networks import ConditionalWGAN, build_critic, build_generator
+from ._networks import (
+    ConditionalWGAN,
+    TraceWGAN,
+    build_critic,
+    build_generator,
+    build_trace_generator,
+    n_dilated_layers,
+)
 from ._scaling import NORMALIZE_CONSTRAINT, WindowScalingMixin
 
 __all__ = ["CalciumGAN"]
 
 _BANK_SIZE = 1024
+
+# ---- trace mode (fs set) ----
+#: Percentile of each trace taken as its baseline.
+_BASELINE_PERCENTILE = 10.0
+#: Seconds of spike history the generator sees: its receptive field, the length
+#: of its linear spike response and the warm-up of each training crop.
+_CONTEXT_SECONDS = 5.0
+#: Channels of per-frame noise of the trace generator.
+_NOISE_CHANNELS = 4
+#: Seconds averaged into the generator's slow-noise channel.
+_SLOW_SECONDS = 1.0
+#: Training traces whose (baseline, noise SD) pairs are kept for sampling.
+_MAX_KEPT_TRACES = 4096
+#: Frames rendered per generator call when sampling (bounds memory).
+_SAMPLE_FRAMES = 2_000_000
+#: Smallest SD of the log noise SD that standardises the noise-level channel,
+#: and the largest standardised level the networks are shown.
+_MIN_LEVEL_STD, _MAX_LEVEL = 0.5, 3.0
+#: Ridge of the least-squares spike response (relative to the spikes' power).
+_RESPONSE_RIDGE = 1e-2
+
+
+def _trace_stats(X):
+    """Each trace's baseline (low percentile) and noise SD, from its unpadded frames."""
+    lengths = trace_lengths(X)
+    loc = np.array([np.percentile(X[i, :n], _BASELINE_PERCENTILE) for i, n in enumerate(lengths)])
+    scale = np.array([noise_sd(X[i, :n]) for i, n in enumerate(lengths)])
+    return loc, scale
+
+
+def _linear_response(Z, S, n_lags):
+    """Least-squares causal kernel ``k`` and offset ``b`` with ``z ~ b + k * s``.
+
+    Solved from the spikes' autocorrelation and the spike-calcium
+    cross-correlation (FFT, summed over traces), with a small ridge; zeros
+    when there are no spikes.
+    """
+    auto, cross = np.zeros(n_lags), np.zeros(n_lags)
+    z_sum = s_sum = frames = 0.0
+    for z, s in zip(Z, S):
+        z0, s0 = z - z.mean(), s - s.mean()
+        nfft = 1 << int(math.ceil(math.log2(len(s) + n_lags)))
+        fs_, fz = np.fft.rfft(s0, nfft), np.fft.rfft(z0, nfft)
+        auto += np.fft.irfft(fs_ * fs_.conj(), nfft)[:n_lags]
+        cross += np.fft.irfft(fz * fs_.conj(), nfft)[:n_lags]
+        z_sum, s_sum, frames = z_sum + z.sum(), s_sum + s.sum(), frames + len(z)
+    if not auto[0] > 0:
+        return np.zeros(n_lags), z_sum / max(frames, 1.0)
+    auto = auto.copy()
+    auto[0] *= 1.0 + _RESPONSE_RIDGE
+    kernel = solve_toeplitz(auto, cross)
+    return kernel, (z_sum - kernel.sum() * s_sum) / frames
+
+
+class _TraceCrops(keras.utils.PyDataset):
+    """Random crops of ``warmup + crop`` frames (normalised calcium, spikes, level).
+
+    A crop ends at a random frame at least ``crop`` frames into a trace (traces
+    drawn in proportion to their length); frames before the trace's start are
+    zero, which only the generator's warm-up sees. Without ``augment`` the
+    crops are the same on every pass (validation).
+    """
+
+    def __init__(self, Z, S, level, *, crop, warmup, batch_size, steps, augment, seed):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.Z, self.S, self.level = Z, S, level
+        self.crop, self.warmup, self.batch_size, self.steps = crop, warmup, batch_size, steps
+        lengths = np.array([len(z) for z in Z], dtype=float)
+        weights = np.where(lengths >= crop, lengths, 0.0)
+        self.p = weights / weights.sum()
+        self.augment, self.seed = augment, seed
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, idx):
+        rng = self.rng if self.augment else np.random.default_rng([self.seed, idx])
+        W = self.warmup + self.crop
+        x = np.zeros((self.batch_size, W, 1), np.float32)
+        c = np.zeros((self.batch_size, W, 2), np.float32)
+        for b, i in enumerate(rng.choice(len(self.p), size=self.batch_size, p=self.p)):
+            end = int(rng.integers(self.crop, len(self.Z[i]) + 1))
+            lo = max(end - W, 0)
+            x[b, W - (end - lo) :, 0] = self.Z[i][lo:end]
+            c[b, W - (end - lo) :, 0] = self.S[i][lo:end]
+            c[b, :, 1] = self.level[i]
+        return x, c
 
 
 class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
@@ -51,6 +151,34 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     noise) of training windows is kept, so :meth:`sample` returns windows in
     data units.
 
+    **Trace mode** (``fs`` set): ``fit(X, y)`` takes whole calcium traces ``X``
+    of shape ``(n_traces, n_frames)`` at ``fs`` Hz, NaN-padded at the end (the
+    convention of :class:`DeepSpikeInference`; dF/F or any units), and their
+    spike counts per frame ``y`` of the same shape, and
+    ``sample(y=spike_trains)`` renders calcium of ``y``'s shape and NaN
+    padding, in data units. Each trace is normalised (its 10th percentile
+    subtracted, divided by its noise SD, :func:`calgan_sklearn.signal.noise_sd`)
+    and its (baseline, noise SD) is kept. The generator
+    (:func:`~calgan_sklearn.models._networks.build_trace_generator`) is fully
+    convolutional and causal: spike counts, white and slow noise per frame and
+    a per-trace latent code (per-neuron amplitude, kinetics, noise colour) pass
+    a linear spike response and a residual stack of dilated convolutions that
+    see the last 5 s, so a spike drives a transient that rises and decays. The
+    linear response starts from the least-squares kernel of the training data,
+    so training refines a fitted linear model. The critic (the window critic
+    above, conditioned on the spikes and the trace's noise level) sees
+    ``crop_seconds`` crops of real and rendered traces (WGAN-GP,
+    :class:`~calgan_sklearn.models._networks.TraceWGAN`); an epoch draws about
+    as many crop frames as the training traces hold. ``normalize`` is not used
+    in trace mode.
+
+    Rendered traces take the scale of a random training trace (baseline and
+    noise SD, and the generator is told that noise level), or with
+    ``sample(y=..., like=calcium)`` that of the matching trace of ``like``:
+    unlabelled traces in the same units, whose baseline and noise level set
+    those of the rendering (a first, simple form of style transfer: the
+    indicator's kinetics stay those learned in ``fit``).
+
     Parameters
     ----------
     latent_dim : int, default=16
@@ -66,7 +194,13 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     gp_weight : float, default=10.0
         Weight of the gradient penalty.
     normalize : {"noise", "global"} or None, default="noise"
-        Input scaling (as in :class:`SpikeClassifier`).
+        Input scaling (as in :class:`SpikeClassifier`); window mode only.
+    fs : float or None, default=None
+        Frame rate in Hz of whole traces: set it for trace mode (see above);
+        None fits windows.
+    crop_seconds : float, default=8.0
+        Trace mode: length of the crops the critic sees, in seconds (at most
+        the longest training trace).
     {common_parameters}
 
     Attributes
@@ -92,7 +226,20 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     n_iter_ : int
         Epochs trained.
     n_features_in_ : int
-        Window length.
+        Window length (trace mode: frames of the padded training array).
+    trace_loc_, trace_scale_ : ndarray of shape (n_kept,)
+        Trace mode: baseline and noise SD of up to 4096 training traces, the
+        scales rendered traces are drawn from.
+    noise_level_mean_, noise_level_std_ : float
+        Trace mode: mean and SD (at least 0.5) of the training traces' log
+        noise SD, which standardise the noise level the networks are told
+        (clipped to +-3).
+    crop_length_ : int
+        Trace mode: frames of the critic's crops.
+    warmup_ : int
+        Trace mode: frames of spike history (5 s) rendered before each crop.
+    steps_per_epoch_ : int
+        Trace mode: batches of crops per epoch.
 
     See Also
     --------
@@ -108,6 +255,16 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     >>> Xs, ys = gan.sample(3, random_state=0)
     >>> Xs.shape, ys
     ((3, 16), None)
+
+    Trace mode renders spike trains of any length at ``fs``:
+
+    >>> from calgan_sklearn.datasets import make_calcium
+    >>> sim = make_calcium(n_neurons=2, duration=20.0, fs=30.0, random_state=0)
+    >>> gan = CalciumGAN(fs=30.0, filters=4, latent_dim=2, depth=1, crop_seconds=2.0,
+    ...                  epochs=1, batch_size=8, random_state=0).fit(sim.calcium, sim.spikes)
+    >>> calcium, spikes = gan.sample(y=sim.spikes[:, :300], random_state=0)
+    >>> calcium.shape
+    (2, 300)
     """
 
     _keras_attributes = ("generator_", "critic_")
@@ -128,6 +285,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         "n_critic": [Interval(numbers.Integral, 1, None, closed="left")],
         "gp_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "normalize": NORMALIZE_CONSTRAINT,
+        "fs": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "crop_seconds": [Interval(numbers.Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -140,6 +299,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         n_critic=2,
         gp_weight=10.0,
         normalize="noise",
+        fs=None,
+        crop_seconds=8.0,
         epochs=50,
         batch_size=64,
         learning_rate=5e-4,
@@ -160,6 +321,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         self.n_critic = n_critic
         self.gp_weight = gp_weight
         self.normalize = normalize
+        self.fs = fs
+        self.crop_seconds = crop_seconds
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -179,11 +342,13 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_windows, window_length)
-            Fluorescence windows.
+        X : array-like of shape (n_windows, window_length) or (n_traces, n_frames)
+            Fluorescence windows; in trace mode (``fs`` set), calcium traces at
+            ``fs``, NaN-padded at the end.
         y : None, array-like of shape (n_windows,) or (n_windows, window_length)
             Nothing (unconditional), a label per window, or spike counts per
-            frame of each window.
+            frame of each window; in trace mode (required), spike counts per
+            frame of each trace, the shape of ``X`` with the same padding.
 
         Returns
         -------
@@ -195,31 +360,45 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         """Train one more epoch (building the networks on the first call)."""
         return self._fit(X, y, partial=True)
 
-    def sample(self, n_samples=1, y=None, random_state=None):
-        """Generate windows in data units.
+    def sample(self, n_samples=1, y=None, random_state=None, like=None):
+        """Generate windows (or, in trace mode, whole traces) in data units.
 
         Parameters
         ----------
         n_samples : int, default=1
-            Number of windows; ignored when ``y`` is given.
+            Number of windows; ignored when ``y`` is given (and in trace mode).
         y : array-like, default=None
             Conditions to render: labels ``(n,)`` or spike trains
             ``(n, window_length)``, as in ``fit``. ``None`` draws them from the
-            training data (label frequencies / training spike trains).
+            training data (label frequencies / training spike trains). Trace
+            mode (required): spike counts per frame ``(n_traces, n_frames)`` at
+            ``fs``, NaN-padded at the end, any length.
         random_state : int, RandomState instance or None, default=None
             Seed of the noise, conditions and (baseline, noise level) draws.
+        like : array-like of shape (n_traces, n_frames_like), default=None
+            Trace mode only: calcium traces (no spikes needed, any length,
+            NaN-padded) whose baseline and noise SD set those of the rendered
+            trace of the same row; None takes those of random training traces.
 
         Returns
         -------
-        X : ndarray of shape (n, window_length)
-            Generated windows.
+        X : ndarray of shape (n, window_length) or (n_traces, n_frames)
+            Generated windows; in trace mode, calcium NaN exactly where ``y``
+            is NaN.
         y : ndarray of shape (n,) or (n, window_length), or None
             The conditions they follow (None if unconditional).
         """
         check_is_fitted(self)
+        rng = check_random_state(random_state)
+        if self.conditioning_ == "trains":
+            return self._sample_traces(y, like, rng)
+        if like is not None:
+            raise ValueError(
+                "like= sets the style of whole traces; this CalciumGAN was fitted on "
+                "windows (fs=None). Fit CalciumGAN(fs=...) on traces to use it."
+            )
         if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-        rng = check_random_state(random_state)
         y = self._sample_conditions(n_samples, y, rng)
         n = n_samples if y is None else len(y)
         z = rng.standard_normal((n, self.latent_dim)).astype(np.float32)
@@ -231,13 +410,62 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     def critic_score(self, X, y=None):
         """The critic's score of windows ``X`` (higher = more real-looking)."""
         check_is_fitted(self)
+        if self.conditioning_ == "trains":
+            raise ValueError(
+                "critic_score scores windows; this CalciumGAN renders whole traces "
+                "(fs set), whose critic sees crops inside fit only."
+            )
         X, y = self._check_data(X, y, reset=False)
         x = self._scale(X)[0][..., None]
         if self.conditioning_ is not None:
             x = np.concatenate([x, self._condition_array(y)], axis=-1)
         return self._predict_network(self.critic_, x)[:, 0]
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self.fs is not None  # NaN padding of whole traces
+        return tags
+
     # ---------------------------------------------------------------- hooks
+    def _check_data(self, X, y=None, *, reset):
+        if self.fs is not None:
+            return self._check_trace_data(X, y, reset=reset)
+        if not reset and self.conditioning_ == "trains":
+            raise ValueError(
+                "this CalciumGAN was fitted on whole traces (fs set) but fs is now None; "
+                "set fs again, or refit with warm_start=False."
+            )
+        try:
+            return super()._check_data(X, y, reset=reset)
+        except ValueError as exc:
+            if "NaN" not in str(exc):
+                raise
+            raise ValueError(
+                f"{exc} To fit whole NaN-padded traces with their spike trains, use trace "
+                "mode: CalciumGAN(fs=<frame rate in Hz>)."
+            ) from exc
+
+    def _check_trace_data(self, X, y, *, reset):
+        """Trace mode: NaN-padded traces and spike counts of the same shape."""
+        fs = check_fs(self.fs)
+        if y is None:
+            raise ValueError(
+                "CalciumGAN(fs=...) renders spike trains, so fit needs spike counts y of "
+                "X's shape (n_traces, n_frames); got y=None. Fit windows with fs=None "
+                "for an unconditional GAN."
+            )
+        if not reset and self.conditioning_ != "trains":
+            raise ValueError(
+                f"this CalciumGAN was fitted on windows (conditioning={self.conditioning_!r}) "
+                "but fs is now set; refit with warm_start=False."
+            )
+        X = check_traces(X, min_frames=2)
+        y = check_spikes(y, X)
+        warn_implausible(X, fs, y=y)
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        return X, y
+
     def _check_y(self, y, X, *, reset):
         mode = self._conditioning_of(y)
         if not reset and mode != self.conditioning_:
@@ -276,6 +504,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         return y
 
     def _learn_data(self, X, y):
+        if self.fs is not None:
+            return self._learn_traces(X, y)
         self._fit_scaling(X)
         self.conditioning_ = self._conditioning_of(y)
         if self.conditioning_ == "label":
@@ -295,7 +525,44 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             return np.repeat(onehot[:, None, :], self.n_features_in_, axis=1)
         return np.asarray(y, dtype=np.float32)[..., None]
 
-    def _build_model(self):
+    def _learn_traces(self, X, y):
+        """Trace mode: per-trace scales, crop sizes and the linear spike response."""
+        fs = check_fs(self.fs)
+        lengths = trace_lengths(X)
+        loc, scale = _trace_stats(X)
+        log_noise = np.log(scale)
+        self.noise_level_mean_ = float(log_noise.mean())
+        # at least 0.5 (noise SDs a factor 1.6 apart are one unit apart), so the
+        # levels of traces unlike the training ones stay near the range seen
+        self.noise_level_std_ = max(float(log_noise.std()), _MIN_LEVEL_STD)
+        keep = check_random_state(self._seed).permutation(len(X))[:_MAX_KEPT_TRACES]
+        self.trace_loc_, self.trace_scale_ = loc[keep], scale[keep]
+        self.crop_length_ = int(min(max(round(self.crop_seconds * fs), 2), lengths.max()))
+        self.warmup_ = max(int(round(_CONTEXT_SECONDS * fs)), 1)
+        self.steps_per_epoch_ = max(
+            int(math.ceil(lengths.sum() / (self.crop_length_ * self.batch_size))), 1
+        )
+        Z, S = self._normalised_traces(X, y)
+        self.conditioning_ = "trains"
+        response, offset = _linear_response(Z, S, self.warmup_)
+        return {"response": response, "offset": offset}
+
+    def _normalised_traces(self, X, y):
+        """Unpadded normalised calcium and spike counts of each trace (float32)."""
+        loc, scale = _trace_stats(X)
+        lengths = trace_lengths(X)
+        Z = [((X[i, :n] - loc[i]) / scale[i]).astype(np.float32) for i, n in enumerate(lengths)]
+        S = [np.nan_to_num(y[i, :n]).astype(np.float32) for i, n in enumerate(lengths)]
+        return Z, S
+
+    def _noise_level(self, scale):
+        """Standardised log noise SD, the level channel of the networks."""
+        level = (np.log(scale) - self.noise_level_mean_) / self.noise_level_std_
+        return np.clip(level, -_MAX_LEVEL, _MAX_LEVEL).astype(np.float32)
+
+    def _build_model(self, response=None, offset=0.0):
+        if self.conditioning_ == "trains":
+            return self._build_trace_model(response, offset)
         arch = dict(
             filters=self.filters,
             kernel_size=self.kernel_size,
@@ -307,7 +574,50 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         self.critic_ = build_critic(self.n_features_in_, c, **arch)
         return self._assemble_model()
 
+    def _build_trace_model(self, response, offset):
+        """Trace generator and crop critic; the generator starts as the linear model."""
+        dtype = self._dtype_policy()
+        self.generator_ = build_trace_generator(
+            _NOISE_CHANNELS,
+            self.latent_dim,
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            n_dilated=n_dilated_layers(self.warmup_, self.kernel_size),
+            response_length=self.warmup_,
+            slow_frames=max(int(round(_SLOW_SECONDS * check_fs(self.fs))), 1),
+            dtype=dtype,
+        )
+        self.critic_ = build_critic(
+            self.crop_length_,
+            2,
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            depth=self.depth,
+            dtype=dtype,
+        )
+        if response is not None:
+            # kernel (taps, in, out); a causal conv's last tap is the current frame
+            self.generator_.get_layer("gen_response").set_weights(
+                [response[::-1].reshape(-1, 1, 1).astype(np.float32)]
+            )
+        skip = self.generator_.get_layer("gen_skip")
+        kernel = np.zeros_like(skip.get_weights()[0])
+        kernel[0, 2, 0] = 1.0  # input channel 2: the first white-noise channel
+        skip.set_weights([kernel, np.array([offset], np.float32)])
+        return self._assemble_model()
+
     def _assemble_model(self):
+        if self.conditioning_ == "trains":
+            return TraceWGAN(
+                self.generator_,
+                self.critic_,
+                self.latent_dim,
+                _NOISE_CHANNELS,
+                self.warmup_,
+                n_critic=self.n_critic,
+                gp_weight=self.gp_weight,
+                seed=self._seed,
+            )
         return ConditionalWGAN(
             self.generator_,
             self.critic_,
@@ -326,6 +636,68 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
 
     def _stratify_labels(self, y):
         return y if self.conditioning_ == "label" else None
+
+    def _make_dataset(self, X, y, *, training, seed=None, **fit_params):
+        if self.conditioning_ != "trains":
+            return super()._make_dataset(X, y, training=training, seed=seed, **fit_params)
+        Z, S = self._normalised_traces(X, y)
+        if max(len(z) for z in Z) < self.crop_length_:
+            raise ValueError(
+                f"every trace of the {'training' if training else 'validation'} part is "
+                f"shorter than the critic's crops ({self.crop_length_} frames); lower "
+                "crop_seconds or validation_fraction."
+            )
+        steps = self.steps_per_epoch_
+        if not training:
+            frames = sum(len(z) for z in Z)
+            steps = max(int(math.ceil(frames / (self.crop_length_ * self.batch_size))), 1)
+        return _TraceCrops(
+            Z,
+            S,
+            self._noise_level(_trace_stats(X)[1]),
+            crop=self.crop_length_,
+            warmup=self.warmup_,
+            batch_size=self.batch_size,
+            steps=steps,
+            augment=training,
+            seed=0 if seed is None else seed,
+        )
+
+    def _sample_traces(self, y, like, rng):
+        """Trace mode of :meth:`sample`: render spike trains ``y`` in data units."""
+        if y is None:
+            raise ValueError(
+                "this CalciumGAN renders given spike trains (fs set): call "
+                "sample(y=spikes) with spike counts of shape (n_traces, n_frames)."
+            )
+        y = check_spikes(y, name="y")
+        n, T = y.shape
+        if like is None:
+            idx = rng.randint(len(self.trace_loc_), size=n)
+            loc, scale = self.trace_loc_[idx], self.trace_scale_[idx]
+        else:
+            like = check_traces(like, name="like", min_frames=2)
+            if len(like) != n:
+                raise ValueError(
+                    f"like has {len(like)} traces but y has {n}; like needs one calcium "
+                    "trace per spike train, whose baseline and noise set its scale."
+                )
+            loc, scale = _trace_stats(like)
+        level = self._noise_level(scale)
+        out = np.empty((n, T))
+        step = max(_SAMPLE_FRAMES // T, 1)
+        for a in range(0, n, step):
+            m = len(range(a, min(a + step, n)))
+            cond = np.empty((m, T, 2), np.float32)
+            cond[..., 0] = np.nan_to_num(y[a : a + m])
+            cond[..., 1] = level[a : a + m, None]
+            noise = rng.standard_normal((m, T, _NOISE_CHANNELS)).astype(np.float32)
+            code = rng.standard_normal((m, 1, self.latent_dim)).astype(np.float32)
+            code = np.repeat(code, T, axis=1)
+            Z = self._predict_network(self.generator_, [cond, noise, code], batch_size=m)
+            out[a : a + m] = Z[..., 0] * scale[a : a + m, None] + loc[a : a + m, None]
+        out[np.isnan(y)] = np.nan
+        return out, y
 
     def _network_arrays(self, X, y):
         x = self._scale(X)[0][..., None]

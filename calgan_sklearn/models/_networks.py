@@ -20,6 +20,7 @@ from keras import layers, ops
 
 __all__ = [
     "ConditionalWGAN",
+    "TraceWGAN",
     "ChannelSlice",
     "CropToLength",
     "GaussianSampling",
@@ -27,6 +28,7 @@ __all__ = [
     "build_classifier",
     "build_critic",
     "build_generator",
+    "build_trace_generator",
     "build_encoder",
     "build_decoder",
     "copy_trunk_weights",
@@ -281,6 +283,74 @@ def build_generator(
     return keras.Model(inputs if len(inputs) > 1 else z, out, name="generator")
 
 
+def build_trace_generator(
+    n_noise, code_dim, *, filters, kernel_size, n_dilated, response_length, slow_frames, dtype=None
+):
+    """Whole-trace generator: spike trains -> normalised fluorescence, any length.
+
+    Fully convolutional and causal, so it renders traces of any number of frames.
+    Inputs, all ``(batch, n_frames, channels)``:
+
+    - ``condition`` (2 channels): spike counts per frame and the trace's
+      standardised log noise level (constant over time);
+    - ``noise`` (``n_noise`` channels): white Gaussian noise per frame; a
+      moving average of ``slow_frames`` frames of channel 0 is added as one
+      more channel (slow fluctuations, baseline drift);
+    - ``code`` (``code_dim`` channels): a per-trace Gaussian code, constant
+      over time (per-neuron differences: amplitude, kinetics, noise colour).
+
+    Three paths are added: a linear causal response of ``response_length``
+    frames to the spikes (``gen_response``: the calcium kernel), scaled by a
+    per-trace gain ``exp(dense(code, noise level))``; a linear map of the inputs
+    (``gen_skip``: white noise, offset); and a residual stack of causal dilated
+    convolutions (``gen_dilated{i}``, dilations 1, 2, 4, ...), whose
+    receptive field ``1 + (kernel_size - 1) * (2**n_dilated - 1)`` frames lets
+    a spike drive a transient that rises and decays, with nonlinearity for
+    bursts, amplitude jitter and coloured noise. Its output layer starts at
+    zero, so the untrained generator is the linear model.
+
+    Returns a ``keras.Model`` ``[condition, noise, code] -> (batch, n_frames, 1)``.
+    """
+    cond = keras.Input((None, 2), name="condition")
+    noise = keras.Input((None, n_noise), name="noise")
+    code = keras.Input((None, code_dim), name="code")
+    spikes = ChannelSlice(0, 1, name="gen_spikes")(cond)
+    level = ChannelSlice(1, 2, name="gen_noise_level")(cond)
+    slow = ChannelSlice(0, 1, name="gen_slow_source")(noise)
+    slow = layers.AveragePooling1D(slow_frames, strides=1, padding="same", name="gen_slow")(slow)
+    slow = layers.Rescaling(math.sqrt(slow_frames), name="gen_slow_scale")(slow)
+    x = layers.Concatenate(name="gen_inputs")([cond, noise, slow, code])
+    h = layers.Conv1D(filters, 1, dtype=_policy(dtype), name="gen_embed")(x)
+    for i in range(n_dilated):
+        step = layers.Conv1D(
+            filters,
+            kernel_size,
+            padding="causal",
+            dilation_rate=2**i,
+            dtype=_policy(dtype),
+            name=f"gen_dilated{i}",
+        )(h)
+        step = layers.LeakyReLU(0.2, dtype=_policy(dtype), name=f"gen_dilated_act{i}")(step)
+        h = layers.Add(dtype=_policy(dtype), name=f"gen_residual{i}")([h, step])
+    out = layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32", name="gen_out")(h)
+    response = layers.Conv1D(
+        1,
+        response_length,
+        padding="causal",
+        use_bias=False,
+        dtype="float32",
+        name="gen_response",
+    )(spikes)
+    gain = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="gen_gain")(
+        layers.Concatenate(name="gen_gain_inputs")([code, level])
+    )
+    gain = layers.Activation("exponential", dtype="float32", name="gen_gain_exp")(gain)
+    response = layers.Multiply(dtype="float32", name="gen_scaled_response")([response, gain])
+    skip = layers.Conv1D(1, 1, dtype="float32", name="gen_skip")(x)
+    out = layers.Add(dtype="float32", name="gen_sum")([out, response, skip])
+    return keras.Model([cond, noise, code], out, name="trace_generator")
+
+
 def build_encoder(
     window_length, latent_dim, *, filters, kernel_size, depth, variational=False, dtype=None
 ):
@@ -462,3 +532,43 @@ class ConditionalWGAN(keras.Model):
         )
         self.w_tracker.update_state(w_dist)
         return {"w_dist": self.w_tracker.result()}
+
+
+class TraceWGAN(ConditionalWGAN):
+    """:class:`ConditionalWGAN` on crops of whole traces (``CalciumGAN(fs=...)``).
+
+    Batches are ``(x, condition)`` crops of ``warmup + crop_length`` frames:
+    ``x`` the normalised fluorescence ``(batch, frames, 1)``, ``condition``
+    the spike counts and noise level ``(batch, frames, 2)``. The generator
+    (:func:`build_trace_generator`) renders the whole crop from per-frame
+    noise and a per-trace code; the critic sees only the last ``crop_length``
+    frames of real and rendered crops, so the transients of spikes in the
+    first ``warmup`` frames are already under way where it looks.
+
+    Parameters
+    ----------
+    generator, critic : keras.Model
+    code_dim : int
+        Channels of the per-trace code.
+    n_noise : int
+        Channels of per-frame noise.
+    warmup : int
+        Frames at the start of each crop that the critic does not see.
+    n_critic, gp_weight, seed
+        As in :class:`ConditionalWGAN`.
+    """
+
+    def __init__(self, generator, critic, code_dim, n_noise, warmup, **kwargs):
+        super().__init__(generator, critic, code_dim, **kwargs)
+        self.n_noise = int(n_noise)
+        self.warmup = int(warmup)
+
+    def _generate(self, batch, cond, training):
+        frames = tf.shape(cond)[1]
+        noise = keras.random.normal((batch, frames, self.n_noise), seed=self.seed_generator)
+        code = keras.random.normal((batch, 1, self.latent_dim), seed=self.seed_generator)
+        code = tf.broadcast_to(code, (batch, frames, self.latent_dim))
+        return self.generator([tf.cast(cond, tf.float32), noise, code], training=training)
+
+    def _score(self, x, cond, training):
+        return super()._score(x[:, self.warmup :], cond[:, self.warmup :], training)
