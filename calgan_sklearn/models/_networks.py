@@ -264,15 +264,7 @@ def build_generator(
         inputs.append(cond)
         x = layers.Concatenate(name="gen_concat")([x, cond])
     for i in range(n_dilated_layers(window_length, kernel_size)):
-        x = layers.Conv1D(
-            filters,
-            kernel_size,
-            padding="causal",
-            dilation_rate=2**i,
-            dtype=_policy(dtype),
-            name=f"gen_dilated{i}",
-        )(x)
-        x = layers.LeakyReLU(0.2, dtype=_policy(dtype), name=f"gen_dilated_act{i}")(x)
+        x = _causal_dilated(x, filters, kernel_size, i, dtype)
     out = layers.Conv1D(1, 1, dtype="float32", name="gen_out")(x)
     if n_cond_channels:
         # linear impulse response of the condition (the calcium kernel for spikes)
@@ -281,6 +273,19 @@ def build_generator(
         )(cond)
         out = layers.Add(name="gen_add_response")([out, response])
     return keras.Model(inputs if len(inputs) > 1 else z, out, name="generator")
+
+
+def _causal_dilated(x, filters, kernel_size, i, dtype):
+    """The generators' ``i``-th causal convolution (dilation ``2**i``) and its LeakyReLU."""
+    x = layers.Conv1D(
+        filters,
+        kernel_size,
+        padding="causal",
+        dilation_rate=2**i,
+        dtype=_policy(dtype),
+        name=f"gen_dilated{i}",
+    )(x)
+    return layers.LeakyReLU(0.2, dtype=_policy(dtype), name=f"gen_dilated_act{i}")(x)
 
 
 def build_trace_generator(
@@ -322,15 +327,7 @@ def build_trace_generator(
     x = layers.Concatenate(name="gen_inputs")([cond, noise, slow, code])
     h = layers.Conv1D(filters, 1, dtype=_policy(dtype), name="gen_embed")(x)
     for i in range(n_dilated):
-        step = layers.Conv1D(
-            filters,
-            kernel_size,
-            padding="causal",
-            dilation_rate=2**i,
-            dtype=_policy(dtype),
-            name=f"gen_dilated{i}",
-        )(h)
-        step = layers.LeakyReLU(0.2, dtype=_policy(dtype), name=f"gen_dilated_act{i}")(step)
+        step = _causal_dilated(h, filters, kernel_size, i, dtype)
         h = layers.Add(dtype=_policy(dtype), name=f"gen_residual{i}")([h, step])
     out = layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32", name="gen_out")(h)
     response = layers.Conv1D(
