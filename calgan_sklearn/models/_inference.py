@@ -953,12 +953,15 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             int(math.ceil(frames / (self.crop_length * self.batch_size))), 1
         )
 
+    def _dilations(self):
+        """Dilation of each residual block of the network."""
+        return tuple(self.dilation_base**i for i in range(self.depth))
+
     def _build_model(self, n_members=None):
-        dilations = tuple(self.dilation_base**i for i in range(self.depth))
         return build_inference_network(
             filters=self.filters,
             kernel_size=self.kernel_size,
-            dilations=dilations,
+            dilations=self._dilations(),
             initial_rate=self.mean_rate_ / float(np.mean(self.training_rates_)),
             dtype=self._dtype_policy(),
             seed=self._seed if n_members is None else self._seed + 7919,
@@ -1194,7 +1197,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             twin = build_inference_network(
                 filters=self.filters,
                 kernel_size=self.kernel_size,
-                dilations=tuple(self.dilation_base**i for i in range(self.depth)),
+                dilations=self._dilations(),
                 dtype="mixed_bfloat16",
                 n_members=self.model_.output_shape[-1],
             )
@@ -1204,5 +1207,4 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
 
     def _context_frames(self):
         """One-sided receptive field of the network in network frames."""
-        dilations = sum(self.dilation_base**i for i in range(self.depth))
-        return dilations * (self.kernel_size // 2) + FIRST_KERNEL // 2 + 1
+        return sum(self._dilations()) * (self.kernel_size // 2) + FIRST_KERNEL // 2 + 1
