@@ -298,6 +298,10 @@ def cmd_infer(args):
     _quiet_tensorflow()
     model = _load_model(args.model)
     model.set_params(fs=meta.fs)
+    if hasattr(model, "_resolve_inference_dtype"):
+        # decided once for the whole recording, not per chunk of neurons
+        total = len(selected) * meta.calcium.shape[1]
+        model.set_params(inference_dtype=model._resolve_inference_dtype(total))
     size = max(len(selected), 1) if whole is not None else _INFER_CHUNK
     chunks = [selected[i : i + size] for i in range(0, len(selected), size)]
     stream = suffix == ".npy"  # the other writers need every trace at once
@@ -310,10 +314,6 @@ def cmd_infer(args):
     try:
         for rows in chunks:
             data = whole if whole is not None else read(rows)
-            if hasattr(model, "_resolve_inference_dtype"):
-                # decided once for the whole recording, not per chunk of neurons
-                total = len(selected) * data.calcium.shape[1]
-                model.set_params(inference_dtype=model._resolve_inference_dtype(total))
             units = args.units or str(data.units[0])
             if "units" in model.get_params():
                 model.set_params(units=units)
