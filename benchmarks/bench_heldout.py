@@ -6,6 +6,9 @@ Usage::
     python benchmarks/bench_heldout.py --folds 1,5          # some folds
     python benchmarks/bench_heldout.py --epochs 4 --param ensemble_size=1   # quicker
     python benchmarks/bench_heldout.py --csv heldout.csv    # also write the table
+    python benchmarks/bench_heldout.py --save-models runs/m  # keep each fold's model
+    python benchmarks/bench_heldout.py --load-models runs/m --param floor_percentile=None
+                                        # re-score saved models (no training)
 
 Each of the 23 datasets (SpikeFinder 4, 5, 6 and the 20 CASCADE folders) is held
 out exactly once, in one of the 8 folds of :data:`FOLDS`. A fold's deep model is
@@ -66,8 +69,12 @@ FOLDS = [
 ]
 
 
-def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None):
+def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None, load=None):
     """Train the deep model without ``held_out``, score it and OASIS on each at its native rate.
+
+    ``load``: a folder saved by an earlier run's ``save``; that fold model is
+    scored instead of training one (``params`` are set on it, e.g. prediction
+    parameters such as ``floor_percentile``).
 
     Both go through :func:`calgan_sklearn.evaluation.cross_evaluate` with the
     fold as :class:`~calgan_sklearn.evaluation.GroupFolds`: correlation averaged
@@ -86,8 +93,16 @@ def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None)
     common = dict(per_neuron=True, warm_up=True, progress=False)
     # deep: trained at train_fs on the other folds' datasets; X also holds the
     # held-out ones at train_fs (their labels), which are scored on `tests` instead
+    prefit = None
+    if load is not None:
+        from calgan_sklearn import load_model
+
+        prefit = {"deep": [load_model(load).set_params(**params)]}
+        train_names_deep = []  # nothing is trained: the held-out traces define the fold
+    else:
+        train_names_deep = train_names
     train = load_all_data(
-        data, train_fs, names=[n for n in all_names if n in train_names + held_out]
+        data, train_fs, names=[n for n in all_names if n in train_names_deep + held_out]
     )
     deep, fitted = cross_evaluate(
         {"deep": DeepSpikeInference(fs=train_fs, random_state=seed, **params)},
@@ -104,6 +119,7 @@ def run_fold(data, all_names, held_out, params, seed, train_fs=100.0, save=None)
         },
         test_data=tests.__getitem__,
         return_estimators=True,
+        prefit=prefit,
         **common,
     )
     del train
@@ -205,6 +221,12 @@ def main(argv=None):
     parser.add_argument(
         "--save-models", type=Path, default=None, help="save each fold's model in DIR/foldK"
     )
+    parser.add_argument(
+        "--load-models",
+        type=Path,
+        default=None,
+        help="score the models saved by --save-models in DIR/foldK instead of training",
+    )
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
 
@@ -228,7 +250,10 @@ def main(argv=None):
     t0 = time.perf_counter()
     for k in picked:
         save = None if args.save_models is None else args.save_models / f"fold{k}"
-        rows += run_fold(args.data, all_names, FOLDS[k - 1], params, args.seed, save=save)
+        load = None if args.load_models is None else args.load_models / f"fold{k}"
+        rows += run_fold(
+            args.data, all_names, FOLDS[k - 1], params, args.seed, save=save, load=load
+        )
     df = summarize(rows)
     print(
         f"wall time {time.perf_counter() - t0:.0f} s; peak resident memory "

@@ -215,6 +215,7 @@ def cross_evaluate(
     progress=True,
     on_fold=None,
     return_estimators=False,
+    prefit=None,
 ):
     """Fit on all but the held-out groups, then score and time each held-out group.
 
@@ -271,6 +272,12 @@ def cross_evaluate(
         scored, e.g. to print them during a long run.
     return_estimators : bool, default=False
         Also return the fitted estimators, ``{name: [one per fold]}``.
+    prefit : dict of str to list of estimators, default=None
+        Already fitted estimators, ``{name: [one per fold of cv]}`` (as
+        ``return_estimators`` gives them, or loaded from disk): they are scored
+        without fitting (``fit_time_s`` is NaN), e.g. to re-score saved models
+        after changing a prediction parameter. Each name must be in
+        ``estimators``, whose entry is then unused.
 
     Returns
     -------
@@ -319,6 +326,18 @@ def cross_evaluate(
         raise ValueError(
             f"params names {unknown}, which are not in estimators {list(estimators)}."
         )
+    prefit = {} if prefit is None else prefit
+    unknown = sorted(set(prefit) - set(estimators))
+    if unknown:
+        raise ValueError(
+            f"prefit names {unknown}, which are not in estimators {list(estimators)}."
+        )
+    for name, models in prefit.items():
+        if len(models) != len(splits):
+            raise ValueError(
+                f"prefit[{name!r}] holds {len(models)} estimators but cv has "
+                f"{len(splits)} folds; give one fitted estimator per fold."
+            )
     fitted = {name: [] for name in estimators}
     tables = []
     bar = _progress(len(splits) * len(estimators), progress)
@@ -328,9 +347,12 @@ def cross_evaluate(
             models, fit_s = {}, {}
             for name, est in estimators.items():
                 bar.set_postfix_str(f"{name} -> {', '.join(held_out)}")
-                models[name], fit_s[name] = _fit(
-                    est, X, y, groups, train, test, fs, params.get(name)
-                )
+                if name in prefit:
+                    models[name], fit_s[name] = prefit[name][fold], float("nan")
+                else:
+                    models[name], fit_s[name] = _fit(
+                        est, X, y, groups, train, test, fs, params.get(name)
+                    )
                 fitted[name].append(models[name])
                 bar.update()
             rows = []

@@ -160,3 +160,20 @@ def test_errors(data):
         _evaluate(data, {"OASIS": OASIS()}, test_data=lambda g: unlabelled, per_neuron=True)
     with pytest.raises(ValueError, match="groups has shape"):
         cross_evaluate({"OASIS": OASIS()}, data.calcium, data.spikes, groups=["a"], fs=100.0)
+
+
+def test_prefit_estimators_are_scored_without_refitting(data):
+    table, fitted = _evaluate(data, {"OASIS": OASIS()}, return_estimators=True)
+    again = _evaluate(data, {"OASIS": OASIS()}, prefit=fitted)
+    cols = ["dataset", "correlation", "error", "bias"]
+    np.testing.assert_array_equal(again[cols].values, table[cols].values)
+    assert again["fit_time_s"].isna().all() and table["fit_time_s"].notna().all()
+    # a prefit model is used as it is: not cloned, not fitted again
+    recorders = [_Recorder().fit(data.calcium[:1], data.spikes[:1]) for _ in range(3)]
+    _evaluate(data, {"rec": _Recorder()}, prefit={"rec": recorders})
+    assert [r.n_fit_traces_ for r in recorders] == [1, 1, 1]
+    assert all(r.predict_fs_ == data.fs for r in recorders)
+    with pytest.raises(ValueError, match="one fitted estimator per fold"):
+        _evaluate(data, {"OASIS": OASIS()}, prefit={"OASIS": fitted["OASIS"][:1]})
+    with pytest.raises(ValueError, match="not in estimators"):
+        _evaluate(data, {"OASIS": OASIS()}, prefit={"deep": fitted["OASIS"]})

@@ -226,7 +226,9 @@ def test_normalization_makes_units_irrelevant(sim):
 @pytest.mark.slow
 def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     X, y = sim.calcium[:3, :2000], sim.spikes[:3, :2000]
-    est = DeepSpikeInference(**{**TINY, "ensemble_size": 3, "distill_epochs": 0}).fit(X, y)
+    est = DeepSpikeInference(
+        **{**TINY, "ensemble_size": 3, "distill_epochs": 0, "floor_percentile": None}
+    ).fit(X, y)
     assert est.model_.output_shape == (None, None, 3)
     factor, rate = network_rate(100.0)
     z, noise = normalize_traces([group_means(x, factor) for x in X])
@@ -497,3 +499,32 @@ def test_a_split_part_without_weight_is_refused(sim):
         DeepSpikeInference(**TINY, validation_fraction=0.25).fit(
             X, y, sample_weight=[1.0, 0.0, 0.0, 0.0]
         )
+
+
+def test_floor_percentile_removes_the_silent_floor_and_fixes_counts_of_sparse_neurons(
+    tiny_fitted,
+):
+    # trained on neurons firing at 1 Hz, predicting neurons firing at 0.1 Hz:
+    # the floor the network keeps in silence inflates the count
+    sparse = make_calcium(
+        n_neurons=4,
+        duration=60.0,
+        fs=100.0,
+        indicator="GCaMP6f",
+        noise_level=1.0,
+        firing_rate=0.1,
+        random_state=1,
+    )
+    est = pickle.loads(pickle.dumps(tiny_fitted))
+    raw = est.set_params(floor_percentile=None).predict(sparse.calcium)
+    floored = est.set_params(floor_percentile=20).predict(sparse.calcium)
+    assert np.all(floored >= 0) and np.all(floored <= raw + 1e-6)
+    for r, f in zip(raw, floored):
+        # where the rate stays above it, the floor is one constant: the 20th percentile
+        gap = (r - f)[f > 0]
+        assert np.ptp(gap) < 1e-6
+        np.testing.assert_allclose(gap[0], np.percentile(r, 20), rtol=0.05)
+    true = sparse.spikes.sum()
+    assert abs(floored.sum() - true) < abs(raw.sum() - true)
+    # and the default is on
+    assert DeepSpikeInference().floor_percentile == 20
