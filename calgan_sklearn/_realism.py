@@ -845,7 +845,11 @@ def _draw_spectra(ax, real, synth, fs, segment_seconds, labels):
         return
     ax.plot(freqs, s_real, color="k", label=labels[0])
     ax.plot(freqs, s_synth, color="C3", label=labels[1])
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="frequency (Hz)", ylabel="power (dB)")
     ax.set_title(f"mean log power spectrum (distance {distance:.1f} dB)", fontsize="medium")
     ax.legend(fontsize="small")
