@@ -545,7 +545,17 @@ def _render_spike_csv(args):
         _check_output_file(args.figure, overwrite=args.overwrite, inputs=inputs)
         from ._realism import _figure_class
 
-        _figure_class()  # matplotlib missing: said now, not after training
+        # matplotlib missing or a format it cannot write: said now, not after training
+        try:
+            formats = _figure_class()().canvas.get_supported_filetypes()
+        except ImportError as exc:
+            raise ValueError(f"--figure: {exc}") from None
+        suffix = Path(args.figure).suffix.lower().lstrip(".")
+        if suffix not in formats:
+            raise ValueError(
+                f"--figure {args.figure}: the suffix chooses the format; use one of "
+                f"{', '.join('.' + f for f in sorted(formats))}."
+            )
     if args.save_model:
         _check_output_dir(args.save_model, _GAN_FILES, overwrite=args.overwrite)
     params = _parse_params(args.param)
@@ -774,7 +784,8 @@ def build_parser():
         type=float,
         default=None,
         help="frame rate (Hz) of --spikes, at which --data is loaded and the GAN trained "
-        "(required with --spikes unless --model); windows: 100",
+        "(required with --spikes unless --model); without --spikes: the rate --data is "
+        "loaded at (default 100)",
     )
     p.add_argument(
         "--calcium",

@@ -1,5 +1,7 @@
 """The ``calgan`` command line: subcommands run end to end on real files."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -353,6 +355,11 @@ def test_sample_spike_csv_errors_before_training(tmp_path, capsys):
         "--fs is required": [*spikes],
         "apply to rendering a spike-train CSV": ["--crop-seconds", "2"],
         "--figure compares": [*spikes, "--fs", "30", "--figure", str(tmp_path / "f.png")],
+        "the suffix chooses the format": [
+            *spikes,
+            *("--fs", "30", "--calcium", str(tmp_path / "calcium.csv")),
+            *("--figure", str(tmp_path / "f.txt")),
+        ],
         "negative value": ["--spikes", str(tmp_path / "negative.csv"), "--fs", "30"],
         "infinite": ["--spikes", str(tmp_path / "infinite.csv"), "--fs", "30"],
         "has 1 column(s) of 2 frames": [
@@ -375,6 +382,8 @@ def test_sample_spike_csv_errors_before_training(tmp_path, capsys):
         "--spikes": ["--spikes", str(tmp_path / "nowhere.csv"), "--fs", "30"],
         "positive number": [*spikes, "--fs", "0"],
     }
+    if importlib.util.find_spec("matplotlib") is None:
+        cases["pip install calgan_sklearn[plot]"] = cases.pop("the suffix chooses the format")
     for message, extra in cases.items():
         assert main([*run, *extra]) == 2, message
         err = capsys.readouterr().err
