@@ -13,7 +13,9 @@ whose real spike trains it renders, against their real fluorescence:
 - :func:`realism_report`: all of these for several generators and two
   references in one table: the package's simulator
   (:func:`calgan_sklearn.datasets.render_calcium`) matched to each trace's
-  amplitude and noise, and white noise of the trace's noise SD on its baseline.
+  amplitude and noise, and white noise of the trace's noise SD on its baseline;
+- :func:`plot_realism`: a figure of real and rendered traces of the same spike
+  trains side by side, with both spike-triggered averages and spectra.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "tstr_score",
     "split_neurons",
     "reference_generators",
+    "plot_realism",
     "REFERENCES",
 ]
 
@@ -758,3 +761,194 @@ def split_neurons(data, test_size=0.25, random_state=0):
         chosen = rng.choice(neurons, k, replace=False)
         held_out |= (dataset == name) & np.isin(neuron, chosen)
     return _subset(data, np.flatnonzero(~held_out)), _subset(data, np.flatnonzero(held_out))
+
+
+# --------------------------------------------------------------------------- #
+# Figure
+# --------------------------------------------------------------------------- #
+def _figure_class():
+    """matplotlib's ``Figure``, imported only when a figure is drawn."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(
+            "plot_realism draws with matplotlib, which is not installed; install the "
+            "optional extra with `pip install calgan_sklearn[plot]` (or `pip install "
+            "matplotlib`)."
+        ) from exc
+    return Figure
+
+
+def _busiest_stretch(spikes, n_frames):
+    """Start and stop of the ``n_frames`` frames of a spike train holding most spikes."""
+    length = len(spikes)
+    if length <= n_frames:
+        return 0, length
+    start = int(np.argmax(np.convolve(spikes, np.ones(n_frames), mode="valid")))
+    return start, start + n_frames
+
+
+def _draw_pair(ax_real, ax_synth, real, synth, spikes, fs, seconds, labels):
+    """One neuron: real and rendered calcium over the same stretch, spikes as ticks."""
+    n = int(trace_lengths(real[None])[0])
+    s = np.nan_to_num(spikes[:n])
+    start, stop = _busiest_stretch(s, max(int(round(seconds * fs)), 2))
+    t = np.arange(start, stop) / fs
+    both = np.concatenate([real[start:stop], synth[start:stop]])
+    lo, hi = float(np.min(both)), float(np.max(both))
+    span = (hi - lo) or 1.0
+    times = t[s[start:stop] > 0]
+    for ax, x, label, color in (
+        (ax_real, real, labels[0], "k"),
+        (ax_synth, synth, labels[1], "C3"),
+    ):
+        ax.plot(t, x[start:stop], color=color, lw=0.7, label=label)
+        ax.vlines(times, lo - 0.22 * span, lo - 0.07 * span, color="C0", lw=0.8, label="spikes")
+        ax.set_ylim(lo - 0.25 * span, hi + 0.05 * span)
+        ax.set_xlim(t[0], t[-1])
+
+
+def _draw_sta(ax, real, synth, spikes, fs, window, labels):
+    try:
+        error, lags, sta_real, sta_synth = sta_error(
+            real, synth, spikes, fs, window, return_sta=True
+        )
+    except ValueError:
+        ax.text(
+            0.5, 0.5, "too few isolated spikes", ha="center", va="center", transform=ax.transAxes
+        )
+        ax.set_title("spike-triggered average", fontsize="medium")
+        return
+    ax.plot(lags, sta_real, color="k", label=labels[0])
+    ax.plot(lags, sta_synth, color="C3", label=labels[1])
+    ax.axvline(0, color="C0", lw=0.8)
+    ax.set(xlabel="time from isolated spike (s)", ylabel="calcium - pre-spike mean")
+    ax.set_title(f"spike-triggered average (relative error {error:.2f})", fontsize="medium")
+    ax.legend(fontsize="small")
+
+
+def _draw_spectra(ax, real, synth, fs, segment_seconds, labels):
+    try:
+        distance, freqs, s_real, s_synth = spectrum_distance(
+            real, synth, fs, segment_seconds=segment_seconds, return_spectra=True
+        )
+    except ValueError:
+        ax.text(
+            0.5,
+            0.5,
+            "traces shorter than one segment",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        ax.set_title("mean log power spectrum", fontsize="medium")
+        return
+    ax.plot(freqs, s_real, color="k", label=labels[0])
+    ax.plot(freqs, s_synth, color="C3", label=labels[1])
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel="frequency (Hz)", ylabel="power (dB)")
+    ax.set_title(f"mean log power spectrum (distance {distance:.1f} dB)", fontsize="medium")
+    ax.legend(fontsize="small")
+
+
+def plot_realism(
+    real_calcium,
+    rendered_calcium,
+    spikes,
+    fs,
+    *,
+    n_traces=3,
+    seconds=30.0,
+    window=(-0.5, 3.0),
+    segment_seconds=4.0,
+    labels=("real", "rendered"),
+    fig=None,
+):
+    """Real and rendered calcium of the same spike trains side by side, with STA and spectra.
+
+    The top rows show the first ``n_traces`` neurons, real calcium on the left
+    and the calcium rendered from the same spike train on the right (same
+    axes), over the ``seconds`` that hold most spikes, with the spikes as ticks
+    below the traces. The bottom row overlays the spike-triggered averages
+    around isolated spikes (:func:`sta_error`) and the mean log power spectra
+    (:func:`spectrum_distance`) of all traces, with those measures in the
+    titles. Frames padded (NaN) in either set are left out of both.
+
+    Parameters
+    ----------
+    real_calcium, rendered_calcium : array-like of shape (n_traces, n_frames)
+        Real traces and the traces rendered from their spike trains (e.g.
+        ``CalciumGAN(fs=...).sample(y=spikes)[0]``), NaN-padded at the end.
+    spikes : array-like of shape (n_traces, n_frames)
+        The spike counts both share.
+    fs : float
+        Frame rate in Hz.
+    n_traces : int, default=3
+        Neurons drawn in the top rows (the first ones; fewer if there are fewer).
+    seconds : float, default=30.0
+        Length of the stretch drawn for each neuron.
+    window : (float, float), default=(-0.5, 3.0)
+        Spike-triggered average window in seconds, as in :func:`sta_error`.
+    segment_seconds : float, default=4.0
+        Welch segment length of the spectra, as in :func:`spectrum_distance`.
+    labels : (str, str), default=("real", "rendered")
+        Names of the two sets in titles and legends.
+    fig : matplotlib.figure.Figure, default=None
+        Figure to draw into (empty); default a new one, made without pyplot.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        ``2 * n_traces`` trace axes (real, rendered per neuron), then the STA
+        and the spectrum axes. Save it with ``fig.savefig(path)``.
+
+    See Also
+    --------
+    realism_report : The same measures, and a two-sample classifier, as a table.
+
+    Examples
+    --------
+    >>> from calgan_sklearn.datasets import make_calcium
+    >>> from calgan_sklearn.evaluation import plot_realism, reference_generators
+    >>> sim = make_calcium(n_neurons=3, duration=60.0, fs=30.0, random_state=0)
+    >>> rendered = reference_generators(sim.calcium, sim.fs)["simulator"](sim.spikes)
+    >>> fig = plot_realism(sim.calcium, rendered, sim.spikes, sim.fs, n_traces=2)
+    >>> len(fig.axes)
+    6
+    """
+    fs = check_fs(fs)
+    real = _check_set(real_calcium, "real_calcium")
+    synth = _check_set(rendered_calcium, "rendered_calcium")
+    _check_same_shape(real, synth, "real_calcium", "rendered_calcium")
+    spikes = check_spikes(spikes, real, calcium_name="real_calcium")
+    if not isinstance(n_traces, (int, np.integer)) or n_traces < 1:
+        raise ValueError(f"n_traces must be a positive integer, got {n_traces!r}.")
+    if not seconds > 0:
+        raise ValueError(f"seconds must be positive, got {seconds!r}.")
+    padded = np.isnan(real) | np.isnan(synth)
+    real, synth = np.where(padded, np.nan, real), np.where(padded, np.nan, synth)
+    spikes = np.where(padded, np.nan, spikes)
+    labels = tuple(str(label) for label in labels)
+    n_show = min(int(n_traces), len(real))
+    if fig is None:
+        fig = _figure_class()(figsize=(11, 1.5 * n_show + 3.2), layout="constrained")
+    grid = fig.add_gridspec(n_show + 1, 2, height_ratios=[1.0] * n_show + [2.0])
+    for i in range(n_show):
+        ax_real = fig.add_subplot(grid[i, 0])
+        ax_synth = fig.add_subplot(grid[i, 1], sharex=ax_real, sharey=ax_real)
+        _draw_pair(ax_real, ax_synth, real[i], synth[i], spikes[i], fs, seconds, labels)
+        ax_real.set_ylabel(f"trace {i}", fontsize="small")
+        ax_synth.tick_params(labelleft=False)
+        if i == 0:
+            ax_real.set_title(f"{labels[0]} calcium", fontsize="medium")
+            ax_synth.set_title(f"{labels[1]} from the same spikes", fontsize="medium")
+        if i == n_show - 1:
+            ax_real.set_xlabel("time (s)")
+            ax_synth.set_xlabel("time (s)")
+    _draw_sta(fig.add_subplot(grid[n_show, 0]), real, synth, spikes, fs, window, labels)
+    _draw_spectra(fig.add_subplot(grid[n_show, 1]), real, synth, fs, segment_seconds, labels)
+    return fig

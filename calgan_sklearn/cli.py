@@ -400,9 +400,85 @@ def _format_table(table):
     return table.to_string(index=False, float_format=lambda v: f"{v:.3f}")
 
 
+#: Options of ``calgan sample`` that only the rendering of a spike CSV (--spikes) uses.
+_TRACE_ONLY = ("crop_seconds", "model", "calcium", "figure")
+#: CalciumGAN parameters ``calgan sample`` sets from its own options, not --param.
+_OWN_PARAMS = ("fs", "crop_seconds", "epochs", "random_state", "verbose", "callbacks")
+#: Files ``CalciumGAN.save`` writes.
+_GAN_FILES = ("estimator.json", "generator_.keras", "critic_.keras")
+
+
+def _parse_params(items):
+    """``--param NAME=VALUE`` pairs as a dict; values read as Python literals, else strings."""
+    import ast
+
+    from .models import CalciumGAN
+
+    valid = sorted(set(CalciumGAN().get_params()) - set(_OWN_PARAMS))
+    params = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise ValueError(f"--param {item!r}: expected NAME=VALUE, e.g. --param filters=8.")
+        if name not in valid:
+            raise ValueError(
+                f"--param {name}: not a CalciumGAN parameter set this way; valid names: "
+                f"{', '.join(valid)} (fs, epochs, crop_seconds, seed have their own options)."
+            )
+        try:
+            params[name] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            params[name] = text.strip()
+    return params
+
+
+def _check_sample_options(args):
+    """Options that go together; checked before any file is read or network built."""
+    if args.spikes is None:
+        given = [f"--{o.replace('_', '-')}" for o in _TRACE_ONLY if getattr(args, o) is not None]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} apply to rendering a spike-train CSV; give --spikes "
+                "spikes.csv (and --fs), or leave them out to write synthetic windows."
+            )
+        return
+    if args.model is not None:
+        trains = [
+            flag
+            for flag, value in (
+                ("--data", args.data),
+                ("--epochs", args.epochs),
+                ("--crop-seconds", args.crop_seconds),
+                ("--param", args.param),
+                ("--save-model", args.save_model),
+            )
+            if value
+        ]
+        if trains:
+            raise ValueError(
+                f"--model reuses a trained CalciumGAN, but {', '.join(trains)} train(s) one; "
+                "give either --model or the training options."
+            )
+    elif args.fs is None:
+        raise ValueError(
+            "--fs is required with --spikes: the frame rate (Hz) of the spike-train CSV, "
+            "at which the GAN is trained and renders (e.g. --fs 30)."
+        )
+    if args.figure is not None and args.calcium is None:
+        raise ValueError(
+            "--figure compares the rendering with real calcium of the same spike trains; "
+            "give it as --calcium real.csv (the spike CSV's shape)."
+        )
+
+
 def cmd_sample(args):
+    _check_sample_options(args)
+    if args.spikes is not None:
+        return _render_spike_csv(args)
     import pandas as pd
 
+    from ._validation import check_fs
     from .datasets import load_folder, make_calcium, make_windows
     from .datasets._csv import _write_csv
 
@@ -410,14 +486,19 @@ def cmd_sample(args):
         raise ValueError(f"--n must be at least 1 (windows to write), got {args.n}.")
     if args.window < 8:
         raise ValueError(f"--window must be at least 8 frames, got {args.window}.")
+    fs = 100.0 if args.fs is None else check_fs(args.fs, "--fs")
     _check_inputs(args.data, "--data")
     _check_output_file(args.out, overwrite=args.overwrite)
+    if args.save_model:
+        _check_output_dir(args.save_model, _GAN_FILES, overwrite=args.overwrite)
+    params = _parse_params(args.param)
     _quiet_tensorflow()
     from .models import CalciumGAN
 
-    gan = CalciumGAN(epochs=args.epochs, random_state=args.seed, verbose=int(args.verbose))
+    epochs = 20 if args.epochs is None else args.epochs
+    gan = CalciumGAN(epochs=epochs, random_state=args.seed, verbose=int(args.verbose), **params)
     _check_estimator_params(gan)
-    data = load_folder(args.data, fs=100.0) if args.data else make_calcium(random_state=args.seed)
+    data = load_folder(args.data, fs=fs) if args.data else make_calcium(random_state=args.seed)
     if data.spikes is None:
         raise ValueError(
             f"calgan sample needs labelled data: {', '.join(map(str, args.data))} hold(s) no "
@@ -425,6 +506,8 @@ def cmd_sample(args):
         )
     X, y, _ = make_windows(data.calcium, data.spikes, window=args.window, target="center")
     gan.fit(X, y)
+    if args.save_model:
+        gan.save(args.save_model, metadata=_sample_metadata(args, fs))
     labels = np.tile([0, 1], args.n // 2 + 1)[: args.n]
     samples, labels = gan.sample(args.n, y=labels, random_state=args.seed)
     _write_csv(pd.DataFrame(samples.T), args.out)
@@ -433,6 +516,126 @@ def cmd_sample(args):
         f"labels (spike in centre): {labels.tolist()[:10]}..."
     )
     return 0
+
+
+def _sample_metadata(args, fs):
+    return {
+        "command": "calgan sample",
+        "data": [str(Path(p).resolve()) for p in args.data] if args.data else "simulated",
+        "fs": fs,
+    }
+
+
+def _render_spike_csv(args):
+    """``calgan sample --spikes``: render a spike-train CSV into calcium with a trace GAN."""
+    from ._validation import check_fs
+    from .datasets import read_traces_csv, write_rates_csv
+
+    fs = None if args.fs is None else check_fs(args.fs, "--fs")
+    _check_inputs([args.spikes], "--spikes")
+    _check_inputs([args.calcium] if args.calcium else [], "--calcium")
+    _check_inputs(args.data, "--data")
+    if args.model is not None:
+        _check_inputs([args.model], "--model")
+    inputs = [p for p in (args.spikes, args.calcium) if p]
+    _check_output_file(args.out, overwrite=args.overwrite, inputs=inputs)
+    if args.figure is not None:
+        if Path(args.figure).absolute() == Path(args.out).absolute():
+            raise ValueError(f"--figure and --out are both {args.out}; give two file names.")
+        _check_output_file(args.figure, overwrite=args.overwrite, inputs=inputs)
+        from ._realism import _figure_class
+
+        # matplotlib missing or a format it cannot write: said now, not after training
+        try:
+            formats = _figure_class()().canvas.get_supported_filetypes()
+        except ImportError as exc:
+            raise ValueError(f"--figure: {exc}") from None
+        suffix = Path(args.figure).suffix.lower().lstrip(".")
+        if suffix not in formats:
+            raise ValueError(
+                f"--figure {args.figure}: the suffix chooses the format; use one of "
+                f"{', '.join('.' + f for f in sorted(formats))}."
+            )
+    if args.save_model:
+        _check_output_dir(args.save_model, _GAN_FILES, overwrite=args.overwrite)
+    params = _parse_params(args.param)
+    spikes, columns = read_traces_csv(args.spikes, kind="spikes")
+    real = None
+    if args.calcium is not None:
+        real, real_columns = read_traces_csv(args.calcium, kind="calcium")
+        if real.shape != spikes.shape:
+            raise ValueError(
+                f"--calcium {args.calcium} has {real.shape[0]} column(s) of {real.shape[1]} "
+                f"frames but --spikes {args.spikes} has {spikes.shape[0]} of "
+                f"{spikes.shape[1]}; give the calcium recorded with these spike trains, "
+                "column by column at the same frame rate."
+            )
+    _quiet_tensorflow()
+    if args.model is not None:
+        gan, fs = _load_trace_gan(args.model, fs)
+    else:
+        gan = _train_trace_gan(args, fs, params)
+    rendered, _ = gan.sample(y=spikes, like=real, random_state=args.seed)
+    write_rates_csv(rendered, columns, args.out, overwrite=args.overwrite)
+    print(
+        f"rendered {len(columns)} spike train(s) of {args.spikes} at {fs:g} Hz into "
+        f"calcium -> {args.out}"
+        + (" (baseline and noise of --calcium)" if real is not None else "")
+    )
+    if args.figure is not None:
+        from .evaluation import plot_realism
+
+        fig = plot_realism(real, rendered, spikes, fs, labels=("real", "rendered"))
+        fig.savefig(args.figure, dpi=100)
+        print(f"figure (real vs rendered, STA, spectra) -> {args.figure}")
+    return 0
+
+
+def _train_trace_gan(args, fs, params):
+    """A whole-trace CalciumGAN trained on --data (or simulated data) at ``fs``."""
+    from .datasets import load_folder, make_calcium
+    from .models import CalciumGAN
+
+    options = {"epochs": 30 if args.epochs is None else args.epochs, **params}
+    if args.crop_seconds is not None:
+        options["crop_seconds"] = args.crop_seconds
+    gan = CalciumGAN(fs=fs, random_state=args.seed, verbose=int(args.verbose), **options)
+    _check_estimator_params(gan)
+    if args.data:
+        data = load_folder(args.data, fs=fs)
+    else:
+        data = make_calcium(n_neurons=10, duration=300.0, fs=fs, random_state=args.seed)
+    if data.spikes is None:
+        raise ValueError(
+            f"calgan sample needs labelled data: {', '.join(map(str, args.data))} hold(s) no "
+            "spike files (N.train.spikes.csv or CASCADE events)."
+        )
+    gan.fit(data.calcium, data.spikes)
+    if args.save_model:
+        gan.save(args.save_model, metadata=_sample_metadata(args, fs))
+    return gan
+
+
+def _load_trace_gan(path, fs):
+    """A saved whole-trace CalciumGAN and its frame rate (``fs``, if given, must match)."""
+    from .models import CalciumGAN, load
+
+    gan = load(path)
+    if not isinstance(gan, CalciumGAN) or getattr(gan, "conditioning_", None) != "trains":
+        what = type(gan).__name__
+        if isinstance(gan, CalciumGAN):
+            what = "CalciumGAN of windows"
+        raise ValueError(
+            f"--model {path} holds a {what}, not a whole-trace CalciumGAN; save one with "
+            "calgan sample --spikes ... --save-model DIR."
+        )
+    if fs is not None and abs(fs - gan.fs) > 1e-6 * gan.fs:
+        raise ValueError(
+            f"--model {path} renders at {gan.fs:g} Hz but --fs is {fs:g}; the spike CSV must "
+            f"be at the model's frame rate (resample it to {gan.fs:g} Hz, or train a model at "
+            f"{fs:g} Hz)."
+        )
+    return gan, float(gan.fs)
 
 
 # -- parser -----------------------------------------------------------------------
@@ -553,14 +756,77 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true", help="replace an existing table/figure")
     p.set_defaults(func=cmd_benchmark)
 
-    p = sub.add_parser("sample", help="train a CalciumGAN and write synthetic windows")
-    p.add_argument("--data", action="append", help="data folder(s); default: simulated")
-    p.add_argument("--out", required=True, help="CSV to write (one column per window)")
-    p.add_argument("--n", type=int, default=20, help="number of windows")
-    p.add_argument("--window", type=int, default=64)
-    p.add_argument("--epochs", type=int, default=20)
+    p = sub.add_parser(
+        "sample",
+        help="train a CalciumGAN; render a spike-train CSV into calcium (--spikes) or "
+        "write synthetic windows",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        help="labelled data folder(s) the GAN learns from (repeat for several); default: "
+        "simulated",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="CSV to write: with --spikes, calcium in the spike CSV's layout; else one "
+        "column per window",
+    )
+    p.add_argument(
+        "--spikes",
+        default=None,
+        help="spike counts per frame to render (SpikeFinder layout: one column per neuron, "
+        "NaN padding); trains a whole-trace GAN",
+    )
+    p.add_argument(
+        "--fs",
+        type=float,
+        default=None,
+        help="frame rate (Hz) of --spikes, at which --data is loaded and the GAN trained "
+        "(required with --spikes unless --model); without --spikes: the rate --data is "
+        "loaded at (default 100)",
+    )
+    p.add_argument(
+        "--calcium",
+        default=None,
+        help="with --spikes: the real calcium of these spike trains (same layout); each "
+        "rendering takes its column's baseline and noise level, and --figure compares them",
+    )
+    p.add_argument(
+        "--figure",
+        default=None,
+        help="with --spikes and --calcium: PNG (or PDF, SVG) of real vs rendered traces, "
+        "spike-triggered averages and spectra",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="with --spikes: folder of a whole-trace GAN saved by --save-model, used "
+        "instead of training",
+    )
+    p.add_argument("--save-model", default=None, help="folder to save the trained GAN in")
+    p.add_argument(
+        "--epochs", type=int, default=None, help="default: 30 with --spikes, 20 for windows"
+    )
+    p.add_argument(
+        "--crop-seconds",
+        type=float,
+        default=None,
+        help="with --spikes: seconds of the critic's crops (default: the GAN's, 8)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        metavar="NAME=VALUE",
+        help="any other CalciumGAN parameter, e.g. --param filters=8 --param batch_size=32",
+    )
+    p.add_argument("--n", type=int, default=20, help="number of windows (without --spikes)")
+    p.add_argument("--window", type=int, default=64, help="window length (without --spikes)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace existing --out/--figure/--save-model"
+    )
     p.set_defaults(func=cmd_sample)
     return parser
 

@@ -25,6 +25,7 @@ from sklearn.utils import Bunch
 
 from ._realism import (
     REFERENCES,
+    plot_realism,
     realism_report,
     reference_generators,
     spectrum_distance,
@@ -48,6 +49,7 @@ __all__ = [
     "tstr_score",
     "split_neurons",
     "reference_generators",
+    "plot_realism",
     "REFERENCES",
 ]
 

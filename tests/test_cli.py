@@ -1,5 +1,7 @@
 """The ``calgan`` command line: subcommands run end to end on real files."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -282,3 +284,122 @@ def test_infer_shows_neurons_per_second_on_a_terminal_unless_told_not_to(tmp_pat
         out = tmp_path / f"rates{len(extra)}.csv"
         assert main([*args, "--output", str(out), *extra]) == 0
         assert ("3/3" in err.getvalue() and "neuron/s" in err.getvalue()) == shown
+
+
+# -- calgan sample ------------------------------------------------------------------------
+#: The smallest whole-trace GAN: the CLI's --param options (tests/_presets.py TINY_TRACE_GAN).
+TINY_GAN_PARAMS = [
+    *("--param", "filters=4", "--param", "kernel_size=3", "--param", "depth=1"),
+    *("--param", "latent_dim=2", "--param", "batch_size=32", "--epochs", "1"),
+]
+
+
+@pytest.fixture(scope="module")
+def spike_csvs(tmp_path_factory, cascade_dir):
+    """Two DS18 neurons' spikes and calcium at 15 Hz as SpikeFinder CSVs (one padded)."""
+    import warnings
+
+    from calgan_sklearn.datasets import load_folder, write_rates_csv
+
+    root = tmp_path_factory.mktemp("sample")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_folder([cascade_dir / "DS18-R-CaMP-m-CA3"], fs=15.0)
+    busy = np.argsort(-np.nansum(data.spikes, axis=1))[:2]
+    spikes, calcium = data.spikes[busy, :400].copy(), data.calcium[busy, :400].copy()
+    spikes[1, 300:], calcium[1, 300:] = np.nan, np.nan
+    write_rates_csv(spikes, ["n1", "n2"], root / "spikes.csv")
+    write_rates_csv(calcium, ["n1", "n2"], root / "calcium.csv")
+    return root, spikes, calcium
+
+
+@pytest.mark.realdata
+def test_sample_renders_a_spike_csv_in_the_style_of_a_folder(spike_csvs, cascade_dir, capsys):
+    pytest.importorskip("matplotlib")
+    from calgan_sklearn.datasets import read_calcium_csv
+
+    root, spikes, calcium = spike_csvs
+    args = ["sample", "--data", str(cascade_dir / "DS18-R-CaMP-m-CA3")]
+    args += ["--spikes", str(root / "spikes.csv"), "--fs", "15", "--crop-seconds", "2"]
+    args += ["--calcium", str(root / "calcium.csv"), "--seed", "3", *TINY_GAN_PARAMS]
+    out = root / "rendered.csv"
+    extra = ["--figure", str(root / "fig.png"), "--save-model", str(root / "gan")]
+    assert main([*args, "--out", str(out), *extra]) == 0
+    rendered, columns = read_calcium_csv(out)
+    # the spike CSV's layout: its columns, frames and NaN padding
+    assert columns == ["n1", "n2"] and rendered.shape == spikes.shape
+    np.testing.assert_array_equal(np.isnan(rendered), np.isnan(spikes))
+    assert (root / "fig.png").stat().st_size > 10_000
+    assert (root / "gan" / "estimator.json").is_file()
+    # the saved GAN renders the same calcium without training again; its frame rate is used
+    again = root / "again.csv"
+    reuse = ["sample", "--model", str(root / "gan"), "--spikes", str(root / "spikes.csv")]
+    reuse += ["--calcium", str(root / "calcium.csv"), "--seed", "3"]
+    assert main([*reuse, "--out", str(again)]) == 0
+    np.testing.assert_allclose(read_calcium_csv(again)[0], rendered, rtol=1e-5, equal_nan=True)
+    capsys.readouterr()
+    assert main([*reuse, "--out", str(again), "--fs", "30", "--overwrite"]) == 2
+    assert "renders at 15 Hz but --fs is 30" in capsys.readouterr().err
+    assert main([*reuse, "--out", str(again)]) == 2  # exists, no --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_sample_spike_csv_errors_before_training(tmp_path, capsys):
+    (tmp_path / "spikes.csv").write_text("a,b\n0,1\n2,\n")
+    (tmp_path / "negative.csv").write_text("a,b\n0,1\n-1,\n")
+    (tmp_path / "infinite.csv").write_text("a,b\n0,1\ninf,\n")
+    (tmp_path / "calcium.csv").write_text("a\n0.1\n0.2\n")
+    run = ["sample", "--out", str(tmp_path / "out.csv")]
+    spikes = ["--spikes", str(tmp_path / "spikes.csv")]
+    cases = {
+        "--fs is required": [*spikes],
+        "apply to rendering a spike-train CSV": ["--crop-seconds", "2"],
+        "--figure compares": [*spikes, "--fs", "30", "--figure", str(tmp_path / "f.png")],
+        "the suffix chooses the format": [
+            *spikes,
+            *("--fs", "30", "--calcium", str(tmp_path / "calcium.csv")),
+            *("--figure", str(tmp_path / "f.txt")),
+        ],
+        "negative value": ["--spikes", str(tmp_path / "negative.csv"), "--fs", "30"],
+        "infinite": ["--spikes", str(tmp_path / "infinite.csv"), "--fs", "30"],
+        "has 1 column(s) of 2 frames": [
+            *spikes,
+            "--fs",
+            "30",
+            "--calcium",
+            str(tmp_path / "calcium.csv"),
+        ],
+        "give either --model or the training options": [
+            *spikes,
+            "--model",
+            str(tmp_path),
+            "--data",
+            str(tmp_path),
+        ],
+        "not a saved estimator": [*spikes, "--model", str(tmp_path)],
+        "valid names": [*spikes, "--fs", "30", "--param", "fitlers=4"],
+        "expected NAME=VALUE": [*spikes, "--fs", "30", "--param", "filters"],
+        "--spikes": ["--spikes", str(tmp_path / "nowhere.csv"), "--fs", "30"],
+        "positive number": [*spikes, "--fs", "0"],
+    }
+    if importlib.util.find_spec("matplotlib") is None:
+        cases["pip install calgan_sklearn[plot]"] = cases.pop("the suffix chooses the format")
+    for message, extra in cases.items():
+        assert main([*run, *extra]) == 2, message
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (message, err)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_sample_windows_still_written_without_spikes(tmp_path):
+    from calgan_sklearn.datasets import read_calcium_csv
+
+    out = tmp_path / "windows.csv"
+    tiny = ["--param", "filters=4", "--param", "depth=1", "--param", "latent_dim=4"]
+    args = ["sample", "--out", str(out), "--n", "4", "--window", "16", "--epochs", "1", *tiny]
+    assert main([*args, "--save-model", str(tmp_path / "gan")]) == 0
+    windows, _ = read_calcium_csv(out)
+    assert windows.shape == (4, 16) and np.isfinite(windows).all()
+    from calgan_sklearn import load_model
+
+    assert load_model(tmp_path / "gan").conditioning_ == "label"

@@ -156,3 +156,49 @@ def test_clear_errors_for_bad_inputs(sim):
         two_sample_auc(real[:1], real[1:2], sim.fs)
     with pytest.raises(ValueError, match="isolated spikes"):
         sta_error(real[:, :200], real[:, :200], np.zeros((12, 200)), sim.fs)
+
+
+# -- the figure --------------------------------------------------------------------------
+def test_plot_realism_draws_both_sets_of_the_same_spike_trains(sim):
+    pytest.importorskip("matplotlib")
+    from calgan_sklearn.evaluation import plot_realism
+
+    real = sim.calcium[:4].copy()
+    spikes = sim.spikes[:4].copy()
+    real[1, 1500:], spikes[1, 1500:] = np.nan, np.nan  # a shorter trace
+    rendered = _with_noise(np.nan_to_num(real), 0.5)
+    rendered[1, 1500:] = np.nan
+    fig = plot_realism(real, rendered, spikes, sim.fs, n_traces=2, seconds=20.0)
+    axes = fig.axes
+    assert len(axes) == 2 * 2 + 2  # real/rendered per neuron, then STA and spectrum
+    for row in range(2):
+        (line_real,), (line_synth,) = axes[2 * row].lines, axes[2 * row + 1].lines
+        t = line_real.get_xdata()
+        assert len(t) == 600 and np.array_equal(t, line_synth.get_xdata())  # 20 s at 30 Hz
+        frames = np.round(t * sim.fs).astype(int)
+        np.testing.assert_allclose(line_real.get_ydata(), real[row, frames])
+        np.testing.assert_allclose(line_synth.get_ydata(), rendered[row, frames])
+        ticks = axes[2 * row].collections[0].get_segments()
+        assert len(ticks) == int((spikes[row, frames] > 0).sum()) > 0  # the spikes as ticks
+    _, lags, sta_real, sta_synth = sta_error(real, rendered, spikes, sim.fs, return_sta=True)
+    sta_ax, psd_ax = axes[-2:]
+    np.testing.assert_allclose(sta_ax.lines[0].get_xdata(), lags)
+    np.testing.assert_allclose(sta_ax.lines[0].get_ydata(), sta_real)
+    np.testing.assert_allclose(sta_ax.lines[1].get_ydata(), sta_synth)
+    distance, freqs, s_real, _ = spectrum_distance(real, rendered, sim.fs, return_spectra=True)
+    np.testing.assert_allclose(psd_ax.lines[0].get_ydata(), s_real)
+    assert f"{distance:.1f} dB" in psd_ax.get_title()
+
+
+def test_plot_realism_checks_its_input(sim):
+    pytest.importorskip("matplotlib")
+    from calgan_sklearn.evaluation import plot_realism
+
+    real, spikes = sim.calcium[:2], sim.spikes[:2]
+    with pytest.raises(ValueError, match="same traces"):
+        plot_realism(real, real[:, :100], spikes, sim.fs)
+    with pytest.raises(ValueError, match="n_traces"):
+        plot_realism(real, real, spikes, sim.fs, n_traces=0)
+    # too few isolated spikes for an average: the panel says so instead of failing
+    fig = plot_realism(real[:, :300], real[:, :300], np.zeros((2, 300)), sim.fs)
+    assert "too few isolated spikes" in fig.axes[-2].texts[0].get_text()
