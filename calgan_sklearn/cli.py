@@ -19,7 +19,7 @@ log = logging.getLogger("calgan_sklearn")
 
 
 def _quiet_tensorflow():
-    """Import TensorFlow with its start-up C++ log lines sent to /dev/null.
+    """Import Keras (and TensorFlow, when it is Keras's backend) with start-up C++ logs muted.
 
     TensorFlow writes oneDNN/CUDA notices (and the GPU probe's errors) to
     stderr from C++ before Python's logging is set up;
@@ -34,9 +34,12 @@ def _quiet_tensorflow():
     sys.stderr.flush()
     os.dup2(devnull, 2)
     try:
-        import tensorflow as tf
+        import keras
 
-        tf.config.list_physical_devices("GPU")  # the CUDA probe logs from C++ too
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # the CUDA probe logs from C++ too
     finally:
         os.dup2(saved, 2)
         os.close(saved)

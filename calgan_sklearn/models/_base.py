@@ -52,6 +52,7 @@ mixin's ``_keras_attributes``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import numbers
@@ -59,6 +60,7 @@ import re
 import textwrap
 import weakref
 
+import keras
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
@@ -222,10 +224,68 @@ def native_bfloat16():
 
 
 def gpu_available():
-    """Whether TensorFlow sees at least one GPU."""
+    """Whether the Keras backend (TensorFlow, JAX or PyTorch) sees at least one GPU."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    if backend != "tensorflow":
+        return False
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def require_tensorflow(what):
+    """Raise a clear error when ``what`` needs TensorFlow and Keras runs another backend."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"{what} needs Keras's TensorFlow backend, but Keras runs on {backend!r}; "
+            "install tensorflow and set KERAS_BACKEND=tensorflow (before keras is imported)."
+        )
+
+
+class _SingleDevice:
+    """Stand-in for TensorFlow's default strategy under the other Keras backends."""
+
+    @staticmethod
+    def scope():
+        return contextlib.nullcontext()
+
+
+class _ArrayBatches(keras.utils.PyDataset):
+    """Batches of arrays, reshuffled every epoch from ``seed`` when ``shuffle``.
+
+    What the default ``_make_dataset`` feeds to ``fit`` under the Keras
+    backends other than TensorFlow (which gets a ``tf.data.Dataset``): the same
+    batches in a different order, as NumPy's permutations are not TensorFlow's.
+    """
+
+    def __init__(self, arrays, batch_size, *, shuffle, seed):
+        super().__init__()
+        self.arrays = arrays
+        self.batch_size = int(batch_size)
+        self._rng = np.random.default_rng(seed) if shuffle else None
+        self._order = np.arange(len(arrays[0]))
+        self.on_epoch_end()
+
+    def __len__(self):
+        return -(-len(self._order) // self.batch_size)
+
+    def __getitem__(self, idx):
+        rows = self._order[idx * self.batch_size : (idx + 1) * self.batch_size]
+        batch = tuple(a[rows] for a in self.arrays)
+        return batch[0] if len(batch) == 1 else batch
+
+    def on_epoch_end(self):
+        if self._rng is not None:
+            self._order = self._rng.permutation(len(self._order))
 
 
 class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
@@ -257,6 +317,8 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
 
     _monitor = "val_loss"
     _min_samples = 2
+    #: Why training this estimator needs TensorFlow, or None where any Keras backend does.
+    _needs_tensorflow = None
     #: Sentences an estimator adds to the description of a common parameter.
     _parameter_notes: dict[str, str] = {}
 
@@ -286,6 +348,7 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         are never stored on the estimator.
         """
         self._validate_params()
+        self._check_backend()
         reset = not (self.__sklearn_is_fitted__() and (partial or self.warm_start))
         X, y = self._check_data(X, y, reset=reset)
         fit_params = self._check_fit_params(X, y, reset=reset, **fit_params)
@@ -300,6 +363,14 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         self._run_fit(train, val, epochs=1 if partial else self.epochs, seed=seed)
         self._finish_fit(train, seed=seed, partial=partial)
         return self
+
+    def _check_backend(self):
+        """Raise, before any work, if training needs TensorFlow but Keras runs another backend."""
+        name = type(self).__name__
+        if self._needs_tensorflow:
+            require_tensorflow(f"Training {name} ({self._needs_tensorflow})")
+        if self.distribute:
+            require_tensorflow(f"{name}(distribute=True) (tf.distribute.MirroredStrategy)")
 
     def _finish_fit(self, train, *, seed, partial):
         """Hook run after training on ``train`` (an ``(X, y, fit_params)`` triple); no-op."""
@@ -321,7 +392,14 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         return seed
 
     def _get_strategy(self):
-        """``MirroredStrategy`` when ``distribute``, else TensorFlow's default strategy."""
+        """``MirroredStrategy`` when ``distribute``, else TensorFlow's default strategy.
+
+        Under the other Keras backends: one device, and ``distribute=True``
+        raises (it needs ``tf.distribute``).
+        """
+        if keras.backend.backend() != "tensorflow":
+            self._check_backend()
+            return _SingleDevice()
         import tensorflow as tf
 
         if self.distribute:
@@ -444,11 +522,14 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         """Shuffled (when training), batched ``tf.data.Dataset`` of ``_network_arrays``.
 
         ``fit_params`` (the checked per-call arguments of ``fit``) are not used
-        by this default; a subclass's dataset may use them.
+        by this default; a subclass's dataset may use them. Under the other
+        Keras backends, a ``keras.utils.PyDataset`` of the same batches.
         """
+        arrays = self._network_arrays(X, y)
+        if keras.backend.backend() != "tensorflow":
+            return _ArrayBatches(arrays, self.batch_size, shuffle=training, seed=seed)
         import tensorflow as tf
 
-        arrays = self._network_arrays(X, y)
         data = arrays[0] if len(arrays) == 1 else tuple(arrays)
         ds = tf.data.Dataset.from_tensor_slices(data)
         if training:

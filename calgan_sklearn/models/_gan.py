@@ -269,6 +269,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
 
     _keras_attributes = ("generator_", "critic_")
     _monitor = "val_w_dist"
+    _needs_tensorflow = "its WGAN-GP train_step uses tf.GradientTape"
 
     _parameter_notes = {
         "learning_rate": "Both networks use it, with ``beta_1=0.5, beta_2=0.9``.",

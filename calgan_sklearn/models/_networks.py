@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 __all__ = [
@@ -468,12 +467,16 @@ class ConditionalWGAN(keras.Model):
         return self.generator(inputs, training=training)
 
     def _score(self, x, cond, training):
+        import tensorflow as tf
+
         x = tf.cast(x, tf.float32)
         if cond is not None:
             x = tf.concat([x, tf.cast(cond, tf.float32)], axis=-1)
         return tf.cast(self.critic(x, training=training), tf.float32)
 
     def _gradient_penalty(self, real, fake, cond):
+        import tensorflow as tf
+
         batch = tf.shape(real)[0]
         eps = keras.random.uniform((batch, 1, 1), seed=self.seed_generator)
         mixed = eps * real + (1.0 - eps) * tf.cast(fake, tf.float32)
@@ -485,6 +488,8 @@ class ConditionalWGAN(keras.Model):
         return tf.reduce_mean(tf.square(norm - 1.0))
 
     def _critic_step(self, real, cond):
+        import tensorflow as tf
+
         batch = tf.shape(real)[0]
         with tf.GradientTape() as tape:
             fake = self._generate(batch, cond, training=True)
@@ -500,6 +505,8 @@ class ConditionalWGAN(keras.Model):
         return loss, gp, w_dist
 
     def _generator_step(self, batch, cond):
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             fake = self._generate(batch, cond, training=True)
             loss = -tf.reduce_mean(self._score(fake, cond, training=True))
@@ -509,6 +516,8 @@ class ConditionalWGAN(keras.Model):
         return loss
 
     def train_step(self, data):
+        import tensorflow as tf
+
         real, cond = self._unpack(data)
         real = tf.cast(real, tf.float32)
         for _ in range(self.n_critic):
@@ -521,6 +530,8 @@ class ConditionalWGAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
+        import tensorflow as tf
+
         real, cond = self._unpack(data)
         real = tf.cast(real, tf.float32)
         fake = self._generate(tf.shape(real)[0], cond, training=False)
@@ -561,6 +572,8 @@ class TraceWGAN(ConditionalWGAN):
         self.warmup = int(warmup)
 
     def _generate(self, batch, cond, training):
+        import tensorflow as tf
+
         frames = tf.shape(cond)[1]
         noise = keras.random.normal((batch, frames, self.n_noise), seed=self.seed_generator)
         code = keras.random.normal((batch, 1, self.latent_dim), seed=self.seed_generator)
