@@ -126,8 +126,13 @@ def test_deep_spike_inference_trains_predicts_and_round_trips_under_jax(tmp_path
         assert rates.shape == X.shape
         assert np.array_equal(np.isnan(rates), np.isnan(X)), "NaN padding not kept"
         assert np.all(rates[~np.isnan(X)] >= 0)
+        from calgan_sklearn.models._base import gpu_available
+
+        gpu = gpu_available()
+        print("gpu:", gpu)
         same = DeepSpikeInference(**params).fit(X, y).predict(X)
-        np.testing.assert_array_equal(same, rates)  # random_state: same rates on CPU
+        if not gpu:  # GPU kernels need not be deterministic
+            np.testing.assert_array_equal(same, rates)  # random_state: same rates
         est.save("model")
         np.testing.assert_allclose(load("model").predict(X), rates, rtol=1e-6, atol=1e-9)
         policies = {{layer.dtype_policy.name for layer in est.model_.layers}}
@@ -135,7 +140,9 @@ def test_deep_spike_inference_trains_predicts_and_round_trips_under_jax(tmp_path
         """,
         tmp_path,
     )
-    assert ("mixed_bfloat16" in out) == mixed_precision
+    # mixed precision: float16 with loss scaling on a GPU, bfloat16 on a CPU
+    mixed = "mixed_float16" if "gpu: True" in out else "mixed_bfloat16"
+    assert (mixed in out) == mixed_precision
 
 
 @needs_jax

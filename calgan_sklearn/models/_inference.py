@@ -86,6 +86,10 @@ FIRST_KERNEL = 5
 #: Traces longer than this many network frames are predicted in overlapping
 #: pieces, which bounds the memory of inference whatever the trace length.
 MAX_PIECE_FRAMES = 100_000
+#: Frames per inference batch (divided by the ensemble size): on a CPU, and on
+#: a GPU, where few large batches keep the launches and (under JAX) the
+#: compilations for new shapes few.
+BATCH_FRAMES_CPU, BATCH_FRAMES_GPU = 100_000, 2_000_000
 
 
 # --------------------------------------------------------------------------- #
@@ -1044,7 +1048,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             distiller.compile(
                 optimizer=self._make_optimizer(learning_rate=schedule),
                 loss=_distillation_mse,
-                jit_compile=self.jit_compile,
+                jit_compile=self._jit_compile(),
             )
         result = distiller.fit(
             dataset, epochs=self.distill_epochs, shuffle=False, verbose=self.verbose
@@ -1062,7 +1066,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         model.compile(
             optimizer=self._make_optimizer(learning_rate=schedule),
             loss=self._loss(),
-            jit_compile=self.jit_compile,
+            jit_compile=self._jit_compile(),
         )
 
     def _loss(self):
@@ -1181,11 +1185,12 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         overlap by the network's receptive field, so each piece's kept frames
         see exactly the context they would see in one pass. A batch holds at
         most ``max_batch_frames`` frames (default 100,000 divided by the
-        ensemble size), which bounds the memory of inference whatever the
-        number or length of the traces.
+        ensemble size; 2,000,000 on a GPU), which bounds the memory of inference
+        whatever the number or length of the traces.
         """
         if max_batch_frames is None:
-            max_batch_frames = 100_000 // self.model_.output_shape[-1]
+            frames = BATCH_FRAMES_GPU if gpu_available() else BATCH_FRAMES_CPU
+            max_batch_frames = frames // self.model_.output_shape[-1]
         ctx = self._context_frames()
         piece = max(min(MAX_PIECE_FRAMES, max_batch_frames) - 2 * ctx, ctx)
         # (trace, start, stop): the frames a piece predicts
