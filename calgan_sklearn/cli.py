@@ -301,6 +301,13 @@ def cmd_infer(args):
     _quiet_tensorflow()
     model = _load_model(args.model)
     model.set_params(fs=meta.fs)
+    if args.floor_percentile is not _MODEL_DEFAULT:
+        if "floor_percentile" not in model.get_params():
+            raise ValueError(
+                f"--floor-percentile applies to deep models (DeepSpikeInference); "
+                f"{args.model} is a {type(model).__name__}: leave the option out."
+            )
+        model.set_params(floor_percentile=args.floor_percentile)
     if hasattr(model, "_resolve_inference_dtype"):
         # decided once for the whole recording, not per chunk of neurons
         total = len(selected) * meta.calcium.shape[1]
@@ -473,6 +480,25 @@ def _check_sample_options(args):
             "--figure compares the rendering with real calcium of the same spike trains; "
             "give it as --calcium real.csv (the spike CSV's shape)."
         )
+
+
+#: ``--floor-percentile`` not given: the model keeps its own.
+_MODEL_DEFAULT = object()
+
+
+def _percentile_or_none(text):
+    """``--floor-percentile``: a number in [0, 100) or 'none'."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(
+            f"expected a percentile from 0 to below 100, or 'none'; got {text!r}"
+        )
+    return value
 
 
 def cmd_sample(args):
@@ -745,6 +771,15 @@ def build_parser():
         "'arbitrary' for CSV and .npy",
     )
     p.add_argument("--series", default=None, help="NWB: name of the RoiResponseSeries to read")
+    p.add_argument(
+        "--floor-percentile",
+        type=_percentile_or_none,
+        default=_MODEL_DEFAULT,
+        metavar="P|none",
+        help="percentile of each trace's rates subtracted as its silent floor (deep "
+        "models; default: the model's own, 20 for the pretrained one); 'none' keeps the "
+        "raw rates, e.g. for neurons that never pause",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=cmd_infer)
 

@@ -147,6 +147,12 @@ def test_infer_with_pretrained_keeps_nan_padding(tmp_path):
     assert main([*args, "--output", str(tmp_path / "dff.csv")]) == 0
     dff = pd.read_csv(tmp_path / "dff.csv").to_numpy()
     assert dff.shape == (500, 2) and not np.allclose(dff[:400], rates[:400])
+    # the silent floor is the model's business by default; 'none' keeps raw rates
+    assert main([*args, "--output", str(tmp_path / "raw.csv"), "--floor-percentile", "none"]) == 0
+    raw = pd.read_csv(tmp_path / "raw.csv").to_numpy()
+    assert np.all(raw[:400] >= dff[:400] - 1e-7) and raw[:400].sum() > dff[:400].sum()
+    with pytest.raises(SystemExit):
+        main([*args, "--output", str(tmp_path / "x.csv"), "--floor-percentile", "100"])
 
 
 def test_infer_rejects_a_folder_that_is_not_a_model(simulated_folders, capsys):
