@@ -7,6 +7,8 @@ Usage::
     python benchmarks/bench_train.py --write-cache train.npz  # save the training set
     python benchmarks/bench_train.py --cache train.npz        # train from the saved set
     KERAS_BACKEND=jax python benchmarks/bench_train.py --cache train.npz   # e.g. a GPU box
+    python benchmarks/bench_train.py --max-s 0 --hold-out DS09-GCaMP6f-m-V1 DS23-OGB1-m-PV-V1 \
+        --epochs 10 --write-cache fold4.npz   # fold 4 of bench_heldout.py, scored
 
 The training set is the first ``--max-s`` seconds (default 1200) of every dataset of
 ../shared/data at 100 Hz, datasets balanced, as for the pretrained model. Each
@@ -38,31 +40,56 @@ from bench_inference import _parse_params  # noqa: E402
 from train_pretrained import DEFAULT_DATA, load_all_data, peak_rss_mb  # noqa: E402
 
 
-def load_training_set(args):
-    """The training Bunch from ``--cache`` or from ``--data`` (first ``--max-s`` s each)."""
+def _bunch_arrays(b, prefix):
+    """A Bunch's arrays for the cache, under ``prefix`` (float32 calcium, float16 counts)."""
+    out = {
+        f"{prefix}calcium": b.calcium.astype(np.float32),
+        f"{prefix}spikes": b.spikes.astype(np.float16),  # counts and NaN padding, exact
+        f"{prefix}dataset": np.asarray(b.dataset, dtype=str),
+        f"{prefix}units": np.asarray(b.units, dtype=str),
+        f"{prefix}fs": b.fs,
+    }
+    if b.get("neuron") is not None:
+        out[f"{prefix}neuron"] = np.asarray(b.neuron, dtype=str)
+    return out
+
+
+def _bunch_of(z, prefix):
     from sklearn.utils import Bunch
 
+    return Bunch(
+        calcium=z[f"{prefix}calcium"].astype(np.float64),
+        spikes=z[f"{prefix}spikes"].astype(np.float64),
+        dataset=z[f"{prefix}dataset"],
+        units=z[f"{prefix}units"],
+        fs=float(z[f"{prefix}fs"]),
+        neuron=z.get(f"{prefix}neuron", None),
+    )
+
+
+def load_training_set(args):
+    """``(train, tests)``: the training Bunch and the held-out datasets at native rates.
+
+    From ``--cache``, or from ``--data``: every dataset but ``--hold-out`` (and
+    SpikeFinder 6, as in bench_heldout.py), the first ``--max-s`` seconds each.
+    """
     if args.cache is not None:
         z = np.load(args.cache, allow_pickle=False)
-        return Bunch(
-            calcium=z["calcium"].astype(np.float64),
-            spikes=z["spikes"].astype(np.float64),
-            dataset=z["dataset"],
-            units=z["units"],
-            fs=float(z["fs"]),
-        )
-    data = load_all_data(args.data, 100.0, max_s=args.max_s)
+        names = [str(n) for n in z["held_out"]] if "held_out" in z else []
+        return _bunch_of(z, ""), {n: _bunch_of(z, f"test{i}_") for i, n in enumerate(names)}
+    from train_pretrained import TRAIN_EXCLUDE, dataset_names, load_one
+
+    held = list(args.hold_out)
+    names = [n for n in dataset_names(args.data) if n not in held and n not in TRAIN_EXCLUDE]
+    data = load_all_data(args.data, 100.0, names=names, max_s=args.max_s or None)
+    tests = {n: load_one(args.data, n, None) for n in held}
     if args.write_cache is not None:
-        np.savez_compressed(
-            args.write_cache,
-            calcium=data.calcium.astype(np.float32),
-            spikes=data.spikes.astype(np.float16),  # counts and NaN padding, exact
-            dataset=np.asarray(data.dataset, dtype=str),
-            units=np.asarray(data.units, dtype=str),
-            fs=data.fs,
-        )
+        arrays = _bunch_arrays(data, "")
+        for i, n in enumerate(held):
+            arrays.update(_bunch_arrays(tests[n], f"test{i}_"))
+        np.savez_compressed(args.write_cache, held_out=np.asarray(held, dtype=str), **arrays)
         print(f"wrote {args.write_cache} ({args.write_cache.stat().st_size / 2**20:.1f} MiB)")
-    return data
+    return data, tests
 
 
 def device_name():
@@ -86,7 +113,7 @@ def device_name():
     return backend, "GPU"
 
 
-def run(data, precision, params, seed):
+def run(data, precision, params, seed, tests=None):
     from calgan_sklearn.datasets import dataset_weights
     from calgan_sklearn.models._inference import DeepSpikeInference
     from calgan_sklearn.signal import trace_lengths
@@ -117,7 +144,18 @@ def run(data, precision, params, seed):
     t0 = time.perf_counter()
     est.predict(data.calcium)  # again: every input shape seen (traced / compiled)
     steady_s = time.perf_counter() - t0
+    scores = {}
+    for name, test in (tests or {}).items():
+        from calgan_sklearn.evaluation import score_rates
+
+        units = np.unique(test.units)
+        est.set_params(fs=test.fs, units=str(units[0]) if len(units) == 1 else est.units)
+        scores[name] = score_rates(
+            test.spikes, est.predict(test.calcium), test.fs, neuron=test.neuron
+        )
+        est.set_params(fs=data.fs, units="dff")
     return dict(
+        scores=scores,
         precision=precision,
         fit_s=fit_s,
         s_per_epoch=fit_s / epochs,
@@ -131,7 +169,15 @@ def run(data, precision, params, seed):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--max-s", type=float, default=1200.0, help="seconds per dataset")
+    parser.add_argument("--max-s", type=float, default=1200.0, help="seconds per dataset (0: all)")
+    parser.add_argument(
+        "--hold-out",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="datasets left out of training and scored at their native rate (a fold of "
+        "bench_heldout.py; cached with --write-cache)",
+    )
     parser.add_argument("--cache", type=Path, default=None, help="read the set from this .npz")
     parser.add_argument("--write-cache", type=Path, default=None, help="save the set here")
     parser.add_argument("--epochs", type=int, default=3)
@@ -140,7 +186,7 @@ def main(argv=None):
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
 
-    data = load_training_set(args)
+    data, tests = load_training_set(args)
     from calgan_sklearn.signal import trace_lengths
 
     frames = int(trace_lengths(data.calcium).sum())
@@ -157,7 +203,7 @@ def main(argv=None):
     )
     results = []
     for precision in args.precision.split(","):
-        r = run(data, precision, params, args.seed)
+        r = run(data, precision, params, args.seed, tests)
         line = (
             f"{precision:9s} {r['fit_s']:7.1f} {r['s_per_epoch']:8.1f} "
             f"{r['crop_frames_per_s']:15,.0f} {r['predict_fps']:12,.0f} "
@@ -173,6 +219,12 @@ def main(argv=None):
                 "with the float32-trained model's"
             )
         print(line, flush=True)
+        for name, sc in r["scores"].items():
+            print(
+                f"    held out {name}: correlation {sc['correlation']:.3f}, error "
+                f"{sc['error']:.2f}, bias {sc['bias']:+.2f}",
+                flush=True,
+            )
         results.append(r)
     print(f"peak resident memory {peak_rss_mb():.0f} MB")
 
