@@ -50,12 +50,32 @@ _MIN_LEVEL_STD, _MAX_LEVEL = 0.5, 3.0
 _RESPONSE_RIDGE = 1e-2
 
 
+#: Condition channels of the trace networks: spikes, noise level, activity spread.
+_COND_CHANNELS = 3
+
+
 def _trace_stats(X):
     """Each trace's baseline (low percentile) and noise SD, from its unpadded frames."""
     lengths = trace_lengths(X)
     loc = np.array([np.percentile(X[i, :n], _BASELINE_PERCENTILE) for i, n in enumerate(lengths)])
     scale = np.array([noise_sd(X[i, :n]) for i, n in enumerate(lengths)])
     return loc, scale
+
+
+def _trace_spread(X, loc, scale):
+    """Each trace's log activity spread: 99th percentile minus median, in noise SDs.
+
+    Told to both networks with the noise level, it carries what a trace's
+    calcium says about its transients' size (with its firing) without its
+    spikes, so ``sample(like=...)`` can take it from unlabelled traces.
+    """
+    lengths = trace_lengths(X)
+    out = np.empty(len(X))
+    for i, n in enumerate(lengths):
+        z = (X[i, :n] - loc[i]) / scale[i]
+        p50, p99 = np.percentile(z, [50, 99])
+        out[i] = np.log(max(p99 - p50, 0.1))
+    return out
 
 
 def _linear_response(Z, S, n_lags):
@@ -93,7 +113,7 @@ class _TraceCrops(keras.utils.PyDataset):
 
     def __init__(self, Z, S, level, *, crop, warmup, batch_size, steps, augment, seed):
         super().__init__(workers=1, use_multiprocessing=False)
-        self.Z, self.S, self.level = Z, S, level
+        self.Z, self.S, self.level = Z, S, np.atleast_2d(np.asarray(level).T).T
         self.crop, self.warmup, self.batch_size, self.steps = crop, warmup, batch_size, steps
         lengths = np.array([len(z) for z in Z], dtype=float)
         weights = np.where(lengths >= crop, lengths, 0.0)
@@ -108,13 +128,13 @@ class _TraceCrops(keras.utils.PyDataset):
         rng = self.rng if self.augment else np.random.default_rng([self.seed, idx])
         W = self.warmup + self.crop
         x = np.zeros((self.batch_size, W, 1), np.float32)
-        c = np.zeros((self.batch_size, W, 2), np.float32)
+        c = np.zeros((self.batch_size, W, 1 + self.level.shape[1]), np.float32)
         for b, i in enumerate(rng.choice(len(self.p), size=self.batch_size, p=self.p)):
             end = int(rng.integers(self.crop, len(self.Z[i]) + 1))
             lo = max(end - W, 0)
             x[b, W - (end - lo) :, 0] = self.Z[i][lo:end]
             c[b, W - (end - lo) :, 0] = self.S[i][lo:end]
-            c[b, :, 1] = self.level[i]
+            c[b, :, 1:] = self.level[i]
         return x, c
 
 
@@ -536,8 +556,12 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         # at least 0.5 (noise SDs a factor 1.6 apart are one unit apart), so the
         # levels of traces unlike the training ones stay near the range seen
         self.noise_level_std_ = max(float(log_noise.std()), _MIN_LEVEL_STD)
+        spread = _trace_spread(X, loc, scale)
+        self.spread_mean_ = float(spread.mean())
+        self.spread_std_ = max(float(spread.std()), _MIN_LEVEL_STD)
         keep = check_random_state(self._seed).permutation(len(X))[:_MAX_KEPT_TRACES]
         self.trace_loc_, self.trace_scale_ = loc[keep], scale[keep]
+        self.trace_spread_ = spread[keep]
         self.crop_length_ = int(min(max(round(self.crop_seconds * fs), 2), lengths.max()))
         self.warmup_ = max(int(round(_CONTEXT_SECONDS * fs)), 1)
         self.steps_per_epoch_ = max(
@@ -556,10 +580,13 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         S = [np.nan_to_num(y[i, :n]).astype(np.float32) for i, n in enumerate(lengths)]
         return Z, S
 
-    def _noise_level(self, scale):
-        """Standardised log noise SD, the level channel of the networks."""
+    def _noise_level(self, scale, spread=None):
+        """Standardised log noise SD (and log spread), the level channels of the networks."""
         level = (np.log(scale) - self.noise_level_mean_) / self.noise_level_std_
-        return np.clip(level, -_MAX_LEVEL, _MAX_LEVEL).astype(np.float32)
+        levels = [level]
+        if spread is not None:
+            levels.append((spread - self.spread_mean_) / self.spread_std_)
+        return np.clip(np.stack(levels, axis=1), -_MAX_LEVEL, _MAX_LEVEL).astype(np.float32)
 
     def _build_model(self, response=None, offset=0.0):
         if self.conditioning_ == "trains":
@@ -586,11 +613,12 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             n_dilated=n_dilated_layers(self.warmup_, self.kernel_size),
             response_length=self.warmup_,
             slow_frames=max(int(round(_SLOW_SECONDS * check_fs(self.fs))), 1),
+            n_cond=_COND_CHANNELS,
             dtype=dtype,
         )
         self.critic_ = build_critic(
             self.crop_length_,
-            2,
+            _COND_CHANNELS,
             filters=self.filters,
             kernel_size=self.kernel_size,
             depth=self.depth,
@@ -603,7 +631,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             )
         skip = self.generator_.get_layer("gen_skip")
         kernel = np.zeros_like(skip.get_weights()[0])
-        kernel[0, 2, 0] = 1.0  # input channel 2: the first white-noise channel
+        kernel[0, _COND_CHANNELS, 0] = 1.0  # the first white-noise channel
         skip.set_weights([kernel, np.array([offset], np.float32)])
         return self._assemble_model()
 
@@ -652,10 +680,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         if not training:
             frames = sum(len(z) for z in Z)
             steps = max(int(math.ceil(frames / (self.crop_length_ * self.batch_size))), 1)
+        loc, scale = _trace_stats(X)
         return _TraceCrops(
             Z,
             S,
-            self._noise_level(_trace_stats(X)[1]),
+            self._noise_level(scale, _trace_spread(X, loc, scale)),
             crop=self.crop_length_,
             warmup=self.warmup_,
             batch_size=self.batch_size,
@@ -676,6 +705,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         if like is None:
             idx = rng.randint(len(self.trace_loc_), size=n)
             loc, scale = self.trace_loc_[idx], self.trace_scale_[idx]
+            spread = self.trace_spread_[idx]
         else:
             like = check_traces(like, name="like", min_frames=2)
             if len(like) != n:
@@ -684,14 +714,15 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
                     "trace per spike train, whose baseline and noise set its scale."
                 )
             loc, scale = _trace_stats(like)
-        level = self._noise_level(scale)
+            spread = _trace_spread(like, loc, scale)
+        level = self._noise_level(scale, spread)
         out = np.empty((n, T))
         step = max(_SAMPLE_FRAMES // T, 1)
         for a in range(0, n, step):
             m = len(range(a, min(a + step, n)))
-            cond = np.empty((m, T, 2), np.float32)
+            cond = np.empty((m, T, _COND_CHANNELS), np.float32)
             cond[..., 0] = np.nan_to_num(y[a : a + m])
-            cond[..., 1] = level[a : a + m, None]
+            cond[..., 1:] = level[a : a + m, None, :]
             noise = rng.standard_normal((m, T, _NOISE_CHANNELS)).astype(np.float32)
             code = rng.standard_normal((m, 1, self.latent_dim)).astype(np.float32)
             code = np.repeat(code, T, axis=1)

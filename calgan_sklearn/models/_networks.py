@@ -288,15 +288,25 @@ def _causal_dilated(x, filters, kernel_size, i, dtype):
 
 
 def build_trace_generator(
-    n_noise, code_dim, *, filters, kernel_size, n_dilated, response_length, slow_frames, dtype=None
+    n_noise,
+    code_dim,
+    *,
+    filters,
+    kernel_size,
+    n_dilated,
+    response_length,
+    slow_frames,
+    n_cond=2,
+    dtype=None,
 ):
     """Whole-trace generator: spike trains -> normalised fluorescence, any length.
 
     Fully convolutional and causal, so it renders traces of any number of frames.
     Inputs, all ``(batch, n_frames, channels)``:
 
-    - ``condition`` (2 channels): spike counts per frame and the trace's
-      standardised log noise level (constant over time);
+    - ``condition`` (``n_cond`` channels): spike counts per frame, the trace's
+      standardised log noise level and (``n_cond=3``) its standardised log
+      activity spread (both constant over time);
     - ``noise`` (``n_noise`` channels): white Gaussian noise per frame; a
       moving average of ``slow_frames`` frames of channel 0 is added as one
       more channel (slow fluctuations, baseline drift);
@@ -305,7 +315,7 @@ def build_trace_generator(
 
     Three paths are added: a linear causal response of ``response_length``
     frames to the spikes (``gen_response``: the calcium kernel), scaled by a
-    per-trace gain ``exp(dense(code, noise level))``; a linear map of the inputs
+    per-trace gain ``exp(dense(code, levels))``; a linear map of the inputs
     (``gen_skip``: white noise, offset); and a residual stack of causal dilated
     convolutions (``gen_dilated{i}``, dilations 1, 2, 4, ...), whose
     receptive field ``1 + (kernel_size - 1) * (2**n_dilated - 1)`` frames lets
@@ -315,11 +325,11 @@ def build_trace_generator(
 
     Returns a ``keras.Model`` ``[condition, noise, code] -> (batch, n_frames, 1)``.
     """
-    cond = keras.Input((None, 2), name="condition")
+    cond = keras.Input((None, n_cond), name="condition")
     noise = keras.Input((None, n_noise), name="noise")
     code = keras.Input((None, code_dim), name="code")
     spikes = ChannelSlice(0, 1, name="gen_spikes")(cond)
-    level = ChannelSlice(1, 2, name="gen_noise_level")(cond)
+    level = ChannelSlice(1, n_cond, name="gen_noise_level")(cond)
     slow = ChannelSlice(0, 1, name="gen_slow_source")(noise)
     slow = layers.AveragePooling1D(slow_frames, strides=1, padding="same", name="gen_slow")(slow)
     slow = layers.Rescaling(math.sqrt(slow_frames), name="gen_slow_scale")(slow)
