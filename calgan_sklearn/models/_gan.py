@@ -185,19 +185,22 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     a linear spike response and a residual stack of dilated convolutions that
     see the last 5 s, so a spike drives a transient that rises and decays. The
     linear response starts from the least-squares kernel of the training data,
-    so training refines a fitted linear model. The critic (the window critic
-    above, conditioned on the spikes and the trace's noise level) sees
+    so training refines a fitted linear model. Both networks are also told two
+    numbers per trace: its noise level and its activity spread (99th
+    percentile minus median, in noise SDs, on a log scale), which scales the
+    spike response's gain. The critic (the window critic above, conditioned
+    on the spikes and those two numbers) sees
     ``crop_seconds`` crops of real and rendered traces (WGAN-GP,
     :class:`~calgan_sklearn.models._networks.TraceWGAN`); an epoch draws about
     as many crop frames as the training traces hold. ``normalize`` is not used
     in trace mode.
 
-    Rendered traces take the scale of a random training trace (baseline and
-    noise SD, and the generator is told that noise level), or with
-    ``sample(y=..., like=calcium)`` that of the matching trace of ``like``:
-    unlabelled traces in the same units, whose baseline and noise level set
-    those of the rendering (a first, simple form of style transfer: the
-    indicator's kinetics stay those learned in ``fit``).
+    Rendered traces take the scale of a random training trace (baseline, noise
+    SD and spread), or with ``sample(y=..., like=calcium)`` that of the
+    matching trace of ``like``: unlabelled traces in the same units, whose
+    baseline, noise level and spread set those of the rendering (a simple form
+    of style transfer: the indicator's kinetics stay those learned in
+    ``fit``).
 
     Parameters
     ----------
@@ -254,6 +257,10 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         Trace mode: mean and SD (at least 0.5) of the training traces' log
         noise SD, which standardise the noise level the networks are told
         (clipped to +-3).
+    spread_mean_, spread_std_ : float
+        Trace mode: the same for the training traces' log activity spread.
+    trace_spread_ : ndarray of shape (n_kept,)
+        Trace mode: log activity spread of the kept training traces.
     crop_length_ : int
         Trace mode: frames of the critic's crops.
     warmup_ : int
