@@ -78,7 +78,7 @@ _TINY = 1e-12
 # --------------------------------------------------------------------------- #
 # Noise
 # --------------------------------------------------------------------------- #
-def robust_sd(X, axis=-1, *, center=True):
+def robust_sd(X, axis=-1, *, center=True, overwrite_input=False):
     """Standard deviation from the median absolute deviation, along ``axis``.
 
     ``1.4826 * median(|x - median(x)|)`` equals the standard deviation for
@@ -93,6 +93,9 @@ def robust_sd(X, axis=-1, *, center=True):
     center : bool, default=True
         Subtract the median first; ``False`` takes ``1.4826 * median(|x|)``,
         the spread around zero.
+    overwrite_input : bool, default=False
+        Let the computation reorder and overwrite ``X`` (a float64 array the
+        caller no longer needs), so it costs no copy of it.
 
     Returns
     -------
@@ -106,11 +109,14 @@ def robust_sd(X, axis=-1, *, center=True):
     1.4826
     """
     X = np.asarray(X, dtype=np.float64)
-    if center:  # X is then a new array, free to be overwritten (saves two copies)
-        X = X - np.median(X, axis=axis, keepdims=True)
-        sd = _MAD_TO_SD * np.median(np.abs(X, out=X), axis=axis, overwrite_input=True)
+    out = X if overwrite_input else None  # else the first step makes the one copy
+    if center:
+        median = np.median(X, axis=axis, keepdims=True, overwrite_input=overwrite_input)
+        X = np.subtract(X, median, out=out)
+        np.abs(X, out=X)
     else:
-        sd = _MAD_TO_SD * np.median(np.abs(X), axis=axis)
+        X = np.abs(X, out=out)
+    sd = _MAD_TO_SD * np.median(X, axis=axis, overwrite_input=True)
     return float(sd) if np.ndim(sd) == 0 else sd
 
 
@@ -159,12 +165,9 @@ def noise_sd(X, axis=-1, *, center=True):
     else:
         X = X.reshape(-1, n)
         d = np.diff(X, axis=1)
-        # d is ours: the medians may reorder it and the centring overwrite it,
-        # so a long trace costs one array of differences and no copies of it
-        if center:
-            d -= np.median(d, axis=1, overwrite_input=True, keepdims=True)
-        mad = np.median(np.abs(d, out=d), axis=1, overwrite_input=True)
-        sd = np.atleast_1d(_MAD_TO_SD * mad / np.sqrt(2.0))
+        # d is ours to overwrite: a long trace costs one array of differences
+        sd = robust_sd(d, axis=1, center=center, overwrite_input=True)
+        sd = np.atleast_1d(sd / np.sqrt(2.0))
         del d
         weak = ~(np.isfinite(sd) & (sd > 0)) | (n - 1 < 8)
         if weak.any():
