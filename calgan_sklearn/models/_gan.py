@@ -103,7 +103,8 @@ def _linear_response(Z, S, n_lags):
 
 
 class _TraceCrops(keras.utils.PyDataset):
-    """Random crops of ``warmup + crop`` frames (normalised calcium, spikes, level).
+    """Random crops of ``warmup + crop`` frames: normalised calcium, and as condition its
+    spikes and the trace's levels (``level``: one row of level channels per trace).
 
     A crop ends at a random frame at least ``crop`` frames into a trace (traces
     drawn in proportion to their length); frames before the trace's start are
@@ -113,7 +114,7 @@ class _TraceCrops(keras.utils.PyDataset):
 
     def __init__(self, Z, S, level, *, crop, warmup, batch_size, steps, augment, seed):
         super().__init__(workers=1, use_multiprocessing=False)
-        self.Z, self.S, self.level = Z, S, np.atleast_2d(np.asarray(level).T).T
+        self.Z, self.S, self.level = Z, S, level
         self.crop, self.warmup, self.batch_size, self.steps = crop, warmup, batch_size, steps
         lengths = np.array([len(z) for z in Z], dtype=float)
         weights = np.where(lengths >= crop, lengths, 0.0)
@@ -574,26 +575,30 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         self.steps_per_epoch_ = max(
             int(math.ceil(lengths.sum() / (self.crop_length_ * self.batch_size))), 1
         )
-        Z, S = self._normalised_traces(X, y)
+        Z, S = self._normalised_traces(X, y, loc, scale)
         self.conditioning_ = "trains"
         response, offset = _linear_response(Z, S, self.warmup_)
         return {"response": response, "offset": offset}
 
-    def _normalised_traces(self, X, y):
-        """Unpadded normalised calcium and spike counts of each trace (float32)."""
-        loc, scale = _trace_stats(X)
+    def _normalised_traces(self, X, y, loc, scale):
+        """Unpadded calcium normalised by ``loc`` and ``scale`` (:func:`_trace_stats`) and
+        spike counts of each trace (float32)."""
         lengths = trace_lengths(X)
         Z = [((X[i, :n] - loc[i]) / scale[i]).astype(np.float32) for i, n in enumerate(lengths)]
         S = [np.nan_to_num(y[i, :n]).astype(np.float32) for i, n in enumerate(lengths)]
         return Z, S
 
-    def _noise_level(self, scale, spread=None):
-        """Standardised log noise SD (and log spread), the level channels of the networks."""
-        level = (np.log(scale) - self.noise_level_mean_) / self.noise_level_std_
-        levels = [level]
-        if spread is not None:
-            levels.append((spread - self.spread_mean_) / self.spread_std_)
-        return np.clip(np.stack(levels, axis=1), -_MAX_LEVEL, _MAX_LEVEL).astype(np.float32)
+    def _noise_level(self, scale, spread):
+        """Standardised log noise SD and log spread: the level channels of the networks,
+        ``(n_traces, 2)``."""
+        levels = np.stack(
+            [
+                (np.log(scale) - self.noise_level_mean_) / self.noise_level_std_,
+                (spread - self.spread_mean_) / self.spread_std_,
+            ],
+            axis=1,
+        )
+        return np.clip(levels, -_MAX_LEVEL, _MAX_LEVEL).astype(np.float32)
 
     def _build_model(self, response=None, offset=0.0):
         if self.conditioning_ == "trains":
@@ -676,7 +681,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     def _make_dataset(self, X, y, *, training, seed=None, **fit_params):
         if self.conditioning_ != "trains":
             return super()._make_dataset(X, y, training=training, seed=seed, **fit_params)
-        Z, S = self._normalised_traces(X, y)
+        loc, scale = _trace_stats(X)
+        Z, S = self._normalised_traces(X, y, loc, scale)
         if max(len(z) for z in Z) < self.crop_length_:
             raise ValueError(
                 f"every trace of the {'training' if training else 'validation'} part is "
@@ -687,7 +693,6 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         if not training:
             frames = sum(len(z) for z in Z)
             steps = max(int(math.ceil(frames / (self.crop_length_ * self.batch_size))), 1)
-        loc, scale = _trace_stats(X)
         return _TraceCrops(
             Z,
             S,
