@@ -323,17 +323,13 @@ def cross_evaluate(
         neurons = _check_labels(neurons, len(X), "neurons", "per_neuron=True")
     splits = list(check_cv(LeaveOneGroupOut() if cv is None else cv).split(X, y, groups))
     params = {} if params is None else params
-    unknown = sorted(set(params) - set(estimators))
-    if unknown:
-        raise ValueError(
-            f"params names {unknown}, which are not in estimators {list(estimators)}."
-        )
     prefit = {} if prefit is None else prefit
-    unknown = sorted(set(prefit) - set(estimators))
-    if unknown:
-        raise ValueError(
-            f"prefit names {unknown}, which are not in estimators {list(estimators)}."
-        )
+    for what, given in (("params", params), ("prefit", prefit)):
+        unknown = sorted(set(given) - set(estimators))
+        if unknown:
+            raise ValueError(
+                f"{what} names {unknown}, which are not in estimators {list(estimators)}."
+            )
     for name, models in prefit.items():
         if len(models) != len(splits):
             raise ValueError(

@@ -23,18 +23,21 @@ from calgan_sklearn.models._inference import (
 )
 from calgan_sklearn.signal import group_means, spread_groups
 
+#: The simulated recording most tests train and predict on: 12 GCaMP6f neurons at 1 Hz.
+SIM = dict(
+    n_neurons=12,
+    duration=60.0,
+    fs=100.0,
+    indicator="GCaMP6f",
+    noise_level=1.0,
+    firing_rate=1.0,
+    random_state=0,
+)
+
 
 @pytest.fixture(scope="module")
 def sim():
-    return make_calcium(
-        n_neurons=12,
-        duration=60.0,
-        fs=100.0,
-        indicator="GCaMP6f",
-        noise_level=1.0,
-        firing_rate=1.0,
-        random_state=0,
-    )
+    return make_calcium(**SIM)
 
 
 @pytest.fixture(scope="module")
@@ -506,15 +509,7 @@ def test_floor_percentile_removes_the_silent_floor_and_fixes_counts_of_sparse_ne
 ):
     # trained on neurons firing at 1 Hz, predicting neurons firing at 0.1 Hz:
     # the floor the network keeps in silence inflates the count
-    sparse = make_calcium(
-        n_neurons=4,
-        duration=60.0,
-        fs=100.0,
-        indicator="GCaMP6f",
-        noise_level=1.0,
-        firing_rate=0.1,
-        random_state=1,
-    )
+    sparse = make_calcium(**{**SIM, "n_neurons": 4, "firing_rate": 0.1, "random_state": 1})
     est = pickle.loads(pickle.dumps(tiny_fitted))
     raw = est.set_params(floor_percentile=None).predict(sparse.calcium)
     floored = est.set_params(floor_percentile=20).predict(sparse.calcium)
