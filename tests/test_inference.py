@@ -21,7 +21,7 @@ from calgan_sklearn.models._inference import (
     normalize_traces,
     trace_statistics,
 )
-from calgan_sklearn.signal import group_means, spread_groups
+from calgan_sklearn.signal import group_means, spread_groups, spread_groups_by_rise
 
 #: The simulated recording most tests train and predict on: 12 GCaMP6f neurons at 1 Hz.
 SIM = dict(
@@ -80,25 +80,32 @@ def _refit_at(fitted, fs):
 
 @pytest.mark.parametrize("fs", [100.0, 50.0])
 def test_network_runs_at_native_rate_on_frame_groups(tiny_fitted, sim, fs):
-    """Above 30 Hz the network reads means of frame groups, never upsampled traces."""
+    """Above 20 Hz the network reads means of frame groups, never upsampled traces;
+    each group's count goes back on its frames evenly, or where the calcium rises."""
     X = _ragged(resample_traces(sim.calcium[8:11], 100.0, fs), cut=(0, int(15 * fs), 0))
     factor, rate = network_rate(fs)
-    assert factor == {100.0: 4, 50.0: 2}[fs] and rate == 25.0
-    rates = _refit_at(tiny_fitted, fs).predict(X)
-    assert rates.shape == X.shape
-    np.testing.assert_array_equal(np.isnan(rates), np.isnan(X))
-    # the same network on the group means at 25 Hz, each count spread over its group
+    assert (factor, rate) == {100.0: (5, 20.0), 50.0: (3, 50.0 / 3)}[fs]
+    even = _refit_at(tiny_fitted, fs).set_params(refine_timing=False).predict(X)
+    sharp = _refit_at(tiny_fitted, fs).predict(X)  # refine_timing=True, the default
+    for rates in (even, sharp):
+        assert rates.shape == X.shape
+        np.testing.assert_array_equal(np.isnan(rates), np.isnan(X))
+    # the same network on the group means at the network rate
     lengths = np.isfinite(X).sum(axis=1)
     groups = np.full((len(X), int(np.ceil(X.shape[1] / factor))), np.nan)
     for i, n in enumerate(lengths):
         g = group_means(X[i, :n], factor)
         groups[i, : len(g)] = g
-    at_25 = _refit_at(tiny_fitted, 25.0).predict(groups)
+    at_rate = _refit_at(tiny_fitted, rate).predict(groups)
     for i, n in enumerate(lengths):
-        g = at_25[i][np.isfinite(at_25[i])]
-        np.testing.assert_allclose(rates[i, :n], spread_groups(g, factor, n), rtol=1e-5, atol=1e-8)
-        # expected counts are kept: the total over the trace is the same
-        assert np.sum(rates[i, :n]) == pytest.approx(g.sum(), rel=1e-6)
+        g = at_rate[i][np.isfinite(at_rate[i])]
+        np.testing.assert_allclose(even[i, :n], spread_groups(g, factor, n), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(
+            sharp[i, :n], spread_groups_by_rise(g, X[i, :n], factor), rtol=1e-4, atol=1e-7
+        )
+        # expected counts are kept either way: the total over the trace is the same
+        assert np.sum(even[i, :n]) == pytest.approx(g.sum(), rel=1e-6)
+        assert np.sum(sharp[i, :n]) == pytest.approx(g.sum(), rel=1e-5)
 
 
 def test_low_frame_rates_are_served_natively_and_out_of_range_rates_refused(tiny_fitted, sim):
@@ -230,7 +237,13 @@ def test_normalization_makes_units_irrelevant(sim):
 def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     X, y = sim.calcium[:3, :2000], sim.spikes[:3, :2000]
     est = DeepSpikeInference(
-        **{**TINY, "ensemble_size": 3, "distill_epochs": 0, "floor_percentile": None}
+        **{
+            **TINY,
+            "ensemble_size": 3,
+            "distill_epochs": 0,
+            "floor_percentile": None,
+            "refine_timing": False,
+        }
     ).fit(X, y)
     assert est.model_.output_shape == (None, None, 3)
     factor, rate = network_rate(100.0)
@@ -253,7 +266,7 @@ def test_ensemble_predicts_the_mean_of_independent_members(sim, tmp_path):
     inner = slice(0, 375)
     mean = np.array([spread_groups(m, factor, 2000) for m in members.mean(axis=-1)])
     np.testing.assert_allclose(
-        est.predict(X)[:, : 4 * 375], mean[:, : 4 * 375], rtol=1e-4, atol=1e-6
+        est.predict(X)[:, : factor * 375], mean[:, : factor * 375], rtol=1e-4, atol=1e-6
     )
     # member 0 is trained exactly as a single network with the same seed
     single = DeepSpikeInference(**TINY).fit(X, y)
@@ -510,7 +523,8 @@ def test_floor_percentile_removes_the_silent_floor_and_fixes_counts_of_sparse_ne
     # trained on neurons firing at 1 Hz, predicting neurons firing at 0.1 Hz:
     # the floor the network keeps in silence inflates the count
     sparse = make_calcium(**{**SIM, "n_neurons": 4, "firing_rate": 0.1, "random_state": 1})
-    est = pickle.loads(pickle.dumps(tiny_fitted))
+    # (groups of frames spread evenly, so the floor shows as one constant per frame)
+    est = pickle.loads(pickle.dumps(tiny_fitted)).set_params(refine_timing=False)
     raw = est.set_params(floor_percentile=None).predict(sparse.calcium)
     floored = est.set_params(floor_percentile=20).predict(sparse.calcium)
     assert np.all(floored >= 0) and np.all(floored <= raw + 1e-6)
