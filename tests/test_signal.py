@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from calgan_sklearn.metrics import spikefinder_correlation
-
 from calgan_sklearn.signal import (
     group_means,
     map_traces,
@@ -78,6 +77,7 @@ def test_spread_by_rise_keeps_the_count_and_places_spikes_within_a_group(rng):
     sharp = spread_groups_by_rise(totals, calcium, factor)
     assert sharp.dtype == np.float32 and sharp.shape == spikes.shape and np.all(sharp >= 0)
     assert sharp.sum() == pytest.approx(totals.sum(), rel=1e-5)  # counts unchanged
+
     # the rise of the clean trace puts the rate near the spike's own frame, which
     # spreading each group's count evenly cannot do: better SpikeFinder
     # correlation (40 ms bins, which do not line up with 50 ms groups)
