@@ -21,8 +21,10 @@ __all__ = [
 ]
 
 
-def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1, first=0):
-    """Validate a set of traces and return it as a 2-D float64 array.
+def check_traces(
+    X, *, name="calcium", allow_nan_rows=False, min_frames=1, first=0, dtype=np.float64
+):
+    """Validate a set of traces and return it as a 2-D float array (float64 by default).
 
     Parameters
     ----------
@@ -37,10 +39,13 @@ def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1, first
     first : int, default=0
         Number of the first trace of ``X`` in a larger set of traces that is
         checked in chunks; messages name traces by their number in that set.
+    dtype : {np.float64, np.float32}, default=np.float64
+        Floating type of the returned array (float32 halves the memory of a
+        chunk of long traces).
 
     Returns
     -------
-    X : ndarray of shape (n_traces, n_frames), float64
+    X : ndarray of shape (n_traces, n_frames), of ``dtype``
 
     Raises
     ------
@@ -54,7 +59,7 @@ def check_traces(X, *, name="calcium", allow_nan_rows=False, min_frames=1, first
             "shape (n_traces, n_frames); convert it with .toarray()."
         )
     try:
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise ValueError(
             f"{name} must be a numeric array of shape (n_traces, n_frames); "

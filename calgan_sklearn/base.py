@@ -143,7 +143,9 @@ class SpikeInferenceMixin:
             )
         return X, y
 
-    def _predict_in_chunks(self, X, predict_chunk, *, out=None, progress=False):
+    def _predict_in_chunks(
+        self, X, predict_chunk, *, out=None, progress=False, dtype=np.float64, fill=False
+    ):
         """Rates of all traces of ``X``, inferred chunk by chunk into a float32 array.
 
         ``X`` is neither copied nor converted as a whole (a float32 memory map
@@ -153,7 +155,10 @@ class SpikeInferenceMixin:
         ``first`` the number of the chunk's first trace; the rates it returns
         (the chunk's shape) are stored as float32. With ``progress``, a tqdm bar
         counts traces (neurons per second). ``out`` (see :func:`_check_out`), e.g.
-        a memory map, receives the rates instead of a new array.
+        a memory map, receives the rates instead of a new array. ``dtype``: that
+        of the chunks (float32 halves their memory); ``fill``: call
+        ``predict_chunk(chunk, first, out=rows)`` to write the rates straight
+        into their rows of the output, without a copy of the chunk's rates.
         """
         from tqdm.auto import tqdm
 
@@ -164,10 +169,13 @@ class SpikeInferenceMixin:
         out = _check_out(out, X.shape)
         with tqdm(total=n_traces, disable=not progress, desc="predict", unit="neuron") as bar:
             for first in range(0, n_traces, step):
-                chunk = check_traces(X[first : first + step], first=first)
+                chunk = check_traces(X[first : first + step], first=first, dtype=dtype)
                 _drop_pages(X)  # pages of a float32 map are copied; a float64 one re-reads
                 n = len(chunk)
-                out[first : first + n] = predict_chunk(chunk, first)
+                if fill:
+                    predict_chunk(chunk, first, out=out[first : first + n])
+                else:
+                    out[first : first + n] = predict_chunk(chunk, first)
                 del chunk
                 _drop_pages(out)
                 bar.update(n)

@@ -544,6 +544,7 @@ def group_means(x, factor):
     Returns
     -------
     means : ndarray of shape (ceil(len(x) / factor),)
+        float32 for float32 traces, float64 otherwise.
 
     See Also
     --------
@@ -556,8 +557,10 @@ def group_means(x, factor):
     >>> group_means(np.arange(5.0), 2)
     array([0.5, 2.5, 4. ])
     """
+    x = np.asarray(x)
+    x = x if x.dtype == np.float32 else x.astype(np.float64, copy=False)
     if factor == 1:
-        return np.asarray(x, dtype=np.float64)
+        return x
     n = len(x)
     full = n // factor * factor
     out = x[:full].reshape(-1, factor).mean(axis=1)
@@ -600,7 +603,7 @@ def spread_groups(totals, factor, n):
 
 
 def spread_groups_by_rise(
-    totals, calcium, factor, *, sigma=3.0, threshold=2.0, floor=1.0, block=1_000_000
+    totals, calcium, factor, *, sigma=3.0, threshold=2.0, floor=1.0, block=250_000, out=None
 ):
     """Spread group totals over the frames of each group where the calcium rises.
 
@@ -630,13 +633,15 @@ def spread_groups_by_rise(
         Rises below this many noise SDs of the derivative are ignored.
     floor : float, default=1.0
         Weight (in noise SDs of the derivative) every frame keeps.
-    block : int, default=1,000,000
+    block : int, default=250,000
         Frames processed at once (with margins), which bounds the memory.
+    out : ndarray of shape (n,), optional
+        Array (e.g. a row of a memory map) the result is written to.
 
     Returns
     -------
-    per_frame : float32 ndarray of shape (n,)
-        Non-negative values of each frame.
+    per_frame : ndarray of shape (n,)
+        Non-negative values of each frame: ``out``, or a new float32 array.
 
     See Also
     --------
@@ -656,23 +661,26 @@ def spread_groups_by_rise(
     (13, 1.0)
     """
     n = len(calcium)
-    totals = np.asarray(totals, dtype=np.float64)
+    totals = np.asarray(totals)
+    if out is None:
+        out = np.empty(n, dtype=np.float32)
     if factor == 1:
-        return np.asarray(totals[:n], dtype=np.float32)
-    # densities per frame of each group (the last may be shorter) at its centre
-    sizes = np.full(len(totals), float(factor))
-    sizes[-1] = n - (len(totals) - 1) * factor
-    centres = np.arange(len(totals)) * factor + (sizes - 1) / 2.0
-    density = totals / sizes
-    # noise SD of the smoothed derivative: the frame noise times the norm of
-    # the derivative-of-Gaussian kernel
+        out[:] = totals[:n]
+        return out
+    # noise SD of the smoothed derivative: the frame noise (median over pieces
+    # of 1 M frames: no copy of all steps of a long trace) times the norm of the
+    # derivative-of-Gaussian kernel
     impulse = np.zeros(2 * int(4 * sigma + 1) + 3)
     impulse[len(impulse) // 2] = 1.0
     kernel_norm = float(np.sqrt(np.sum(np.diff(gaussian_filter1d(impulse, sigma)) ** 2)))
-    scale = float(noise_sd(calcium)) * kernel_norm
+    piece = 1_000_000
+    noise = np.median(
+        [noise_sd(calcium[i : i + piece + 1]) for i in range(0, max(n - 1, 1), piece)]
+    )
+    scale = float(noise) * kernel_norm
     width = 2 * factor
     margin = int(4 * sigma + 2) + width
-    out = np.empty(n, dtype=np.float32)
+    last = n - (len(totals) - 1) * factor  # frames of the last, maybe shorter, group
     for start in range(0, n, block):
         stop = min(start + block, n)
         lo, hi = max(start - margin, 0), min(stop + margin, n)
@@ -685,11 +693,18 @@ def spread_groups_by_rise(
         local = uniform_filter1d(rise, width, mode="nearest")
         rise /= local
         del local
+        # each group's rate per frame at its centre, interpolated linearly
+        g0, g1 = max(lo // factor - 1, 0), min(hi // factor + 2, len(totals))
+        sizes = np.full(g1 - g0, float(factor))
+        if g1 == len(totals):
+            sizes[-1] = last
+        centres = np.arange(g0, g1) * float(factor) + (sizes - 1) / 2.0
+        density = np.asarray(totals[g0:g1], dtype=np.float64) / sizes
         rise *= np.interp(np.arange(lo, hi, dtype=np.float64), centres, density)
         out[start:stop] = rise[start - lo : stop - lo]
-    total, spread = float(totals.sum()), float(out.sum(dtype=np.float64))
+    total, spread = float(np.sum(totals, dtype=np.float64)), float(out.sum(dtype=np.float64))
     if spread > 0:
-        out *= np.float32(total / spread)
+        out *= out.dtype.type(total / spread)
     return out
 
 

@@ -180,7 +180,8 @@ def normalize_traces(
     """
     out, noise = [], []
     for x in traces:
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)  # float32 stays float32 (half the memory of long traces)
+        x = x if x.dtype == np.float32 else x.astype(np.float64, copy=False)
         if baseline_window is None:
             base = np.percentile(x, baseline_percentile)
         else:
@@ -976,11 +977,14 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             functools.partial(self._predict_chunk, network=network),
             out=out,
             progress=bool(self.verbose),
+            dtype=np.float32,  # the network reads float32; long traces take half the memory
+            fill=True,
         )
 
     # -- prediction ------------------------------------------------------------
-    def _predict_chunk(self, X, first, network=None):
-        """Rates of a validated float64 chunk of traces (``first``: its first trace's number)."""
+    def _predict_chunk(self, X, first, network=None, out=None):
+        """Rates of a validated chunk of traces (``first``: its first trace's number),
+        written into ``out`` (its rows of the output) when given."""
         factor, rate = network_rate(self.fs)
         lengths = trace_lengths(X)
         calcium = [group_means(X[i, :n], factor) for i, n in enumerate(lengths)]
@@ -994,10 +998,12 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         del calcium  # the normalised traces go before the output comes
         if self.floor_percentile is not None:
             rates = [remove_floor(r, self.floor_percentile) for r in rates]
-        out = np.full(X.shape, np.nan, dtype=np.float32)  # the output's dtype
+        if out is None:
+            out = np.empty(X.shape, dtype=np.float32)  # the output's dtype
         for i, n in enumerate(lengths):
+            out[i, n:] = np.nan
             if self.refine_timing and factor > 1:
-                out[i, :n] = spread_groups_by_rise(rates[i], X[i, :n], factor)
+                spread_groups_by_rise(rates[i], X[i, :n], factor, out=out[i, :n])
             else:
                 out[i, :n] = spread_groups(rates[i], factor, int(n))
             rates[i] = None
