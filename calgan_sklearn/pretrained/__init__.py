@@ -40,7 +40,8 @@ def load_pretrained(fs=100.0):
     ----------
     fs : float, default=100.0
         Frame rate in Hz of the traces you will pass to ``predict`` (7.5-1000);
-        the network runs at that rate (above 30 Hz on means of frame groups).
+        the network runs at that rate (above 20 Hz on means of frame groups,
+        with spike times placed back by the full-rate calcium).
 
     Returns
     -------
