@@ -531,6 +531,13 @@ def _fit_length(x, n):
 # --------------------------------------------------------------------------- #
 # Groups of frames
 # --------------------------------------------------------------------------- #
+def float_trace(x):
+    """``x`` as a float array: float32 stays float32 (half the memory of long
+    traces), anything else becomes float64; no copy where none is needed."""
+    x = np.asarray(x)
+    return x if x.dtype == np.float32 else x.astype(np.float64, copy=False)
+
+
 def group_means(x, factor):
     """Means of consecutive groups of ``factor`` frames (the last group may be shorter).
 
@@ -557,8 +564,7 @@ def group_means(x, factor):
     >>> group_means(np.arange(5.0), 2)
     array([0.5, 2.5, 4. ])
     """
-    x = np.asarray(x)
-    x = x if x.dtype == np.float32 else x.astype(np.float64, copy=False)
+    x = float_trace(x)
     if factor == 1:
         return x
     n = len(x)
@@ -615,8 +621,8 @@ def spread_groups_by_rise(
     a spike shows where fluorescence rises. Rises within ``threshold`` noise
     SDs of the smoothed derivative count as none, and every frame keeps a
     weight of ``floor`` such SDs, so noisy traces keep the interpolated rates
-    and clean ones get spike times sharper than a group. The local mass is
-    kept: summed over a few groups the result matches ``totals``.
+    and clean ones get spike times sharper than a group. The result is scaled
+    to sum to ``totals.sum()``: only the timing changes, not the count.
 
     Parameters
     ----------

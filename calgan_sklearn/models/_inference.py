@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import check_fs
 from ..base import SpikeInferenceMixin
 from ..signal import (
+    float_trace,
     group_means,
     noise_sd,
     rebin_frames,
@@ -180,8 +181,7 @@ def normalize_traces(
     """
     out, noise = [], []
     for x in traces:
-        x = np.asarray(x)  # float32 stays float32 (half the memory of long traces)
-        x = x if x.dtype == np.float32 else x.astype(np.float64, copy=False)
+        x = float_trace(x)
         if baseline_window is None:
             base = np.percentile(x, baseline_percentile)
         else:
