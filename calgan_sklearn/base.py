@@ -144,7 +144,15 @@ class SpikeInferenceMixin:
         return X, y
 
     def _predict_in_chunks(
-        self, X, predict_chunk, *, out=None, progress=False, dtype=np.float64, fill=False
+        self,
+        X,
+        predict_chunk,
+        *,
+        out=None,
+        progress=False,
+        dtype=np.float64,
+        fill=False,
+        workers=1,
     ):
         """Rates of all traces of ``X``, inferred chunk by chunk into a float32 array.
 
@@ -159,6 +167,11 @@ class SpikeInferenceMixin:
         of the chunks (float32 halves their memory); ``fill``: call
         ``predict_chunk(chunk, first, out=rows)`` to write the rates straight
         into their rows of the output, without a copy of the chunk's rates.
+        ``workers``: chunks inferred at once, in threads (at most that many
+        chunks are in memory); ``predict_chunk`` must then be thread-safe and
+        release the GIL for most of its work (NumPy and TensorFlow do), so that
+        one chunk's array work runs while another's network does. Each chunk's
+        rates are the same whatever ``workers``.
         """
         from tqdm.auto import tqdm
 
@@ -167,16 +180,43 @@ class SpikeInferenceMixin:
         n_traces, n_frames = X.shape
         step = max(PREDICT_CHUNK_FRAMES // n_frames, 1)
         out = _check_out(out, X.shape)
+        firsts = range(0, n_traces, step)
+
+        def run(first):
+            chunk = check_traces(X[first : first + step], first=first, dtype=dtype)
+            n = len(chunk)
+            if fill:
+                predict_chunk(chunk, first, out=out[first : first + n])
+            else:
+                out[first : first + n] = predict_chunk(chunk, first)
+            return n
+
+        def done(n):
+            # pages of a float32 map are copied; a float64 one re-reads
+            _drop_pages(X)
+            _drop_pages(out)
+            bar.update(n)
+
+        workers = max(min(int(workers), len(firsts)), 1)
         with tqdm(total=n_traces, disable=not progress, desc="predict", unit="neuron") as bar:
-            for first in range(0, n_traces, step):
-                chunk = check_traces(X[first : first + step], first=first, dtype=dtype)
-                _drop_pages(X)  # pages of a float32 map are copied; a float64 one re-reads
-                n = len(chunk)
-                if fill:
-                    predict_chunk(chunk, first, out=out[first : first + n])
-                else:
-                    out[first : first + n] = predict_chunk(chunk, first)
-                del chunk
-                _drop_pages(out)
-                bar.update(n)
+            if workers == 1:
+                for first in firsts:
+                    done(run(first))
+                return out
+            from collections import deque
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers, thread_name_prefix="calgan-predict") as pool:
+                pending = deque()
+                try:
+                    for first in firsts:
+                        if len(pending) == workers:  # bounded: `workers` chunks in memory
+                            done(pending.popleft().result())
+                        pending.append(pool.submit(run, first))
+                    while pending:
+                        done(pending.popleft().result())
+                except BaseException:
+                    for future in pending:
+                        future.cancel()
+                    raise
         return out

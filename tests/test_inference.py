@@ -141,6 +141,11 @@ def test_predict_in_chunks_of_neurons_gives_the_same_rates(
     chunked = tiny_fitted.predict(X)
     scale = np.nanmax(whole)
     assert np.nanmax(np.abs(chunked - whole)) <= 1e-6 * scale
+    # chunks are inferred two at a time, in threads: the same rates as one by one
+    assert _inference.PREDICT_WORKERS == 2
+    monkeypatch.setattr(_inference, "PREDICT_WORKERS", 1)
+    np.testing.assert_array_equal(tiny_fitted.predict(X), chunked)
+    monkeypatch.setattr(_inference, "PREDICT_WORKERS", 2)
     np.testing.assert_array_equal(np.isnan(chunked), np.isnan(X))
     # a float32 memory map in, a memory-mapped output file out
     np.save(tmp_path / "F.npy", X.astype(np.float32))
@@ -389,6 +394,29 @@ def test_an_ensemble_is_distilled_into_one_network_that_tracks_it(sim, tmp_path)
     loaded.set_params(warm_start=True, epochs=1).fit(X, y)
     assert loaded.model_.output_shape == (None, None, 1)
     assert not np.array_equal(loaded.predict(X), student)
+
+
+def test_a_narrower_distilled_network_is_learned_saved_and_predicts_in_bfloat16(sim, tmp_path):
+    X, y = sim.calcium[:6], sim.spikes[:6]
+    params = {**TINY, "ensemble_size": 2, "epochs": 2, "distill_epochs": 3}
+    wide = TINY["filters"]
+    narrow = DeepSpikeInference(**params, distill_filters=wide // 2).fit(X, y)
+    student = narrow.model_
+    assert student.get_layer("input_conv").filters == wide // 2
+    assert student.output_shape == (None, None, 1)
+    full = DeepSpikeInference(**params).fit(X, y).model_
+    assert student.count_params() < 0.5 * full.count_params()
+    # learned from random weights: its loss falls, and it tracks the data
+    assert narrow.history_["distill_loss"][-1] < narrow.history_["distill_loss"][0]
+    rates = narrow.predict(X)
+    assert np.array_equal(np.isnan(rates), np.isnan(X)) and np.nanmin(rates) >= 0
+    # its bfloat16 twin has its width (not `filters`), and close rates
+    half = narrow.set_params(inference_dtype="bfloat16").predict(X)
+    keep = ~np.isnan(rates)
+    assert np.corrcoef(half[keep], rates[keep])[0, 1] > 0.99
+    narrow.set_params(inference_dtype="float32")
+    loaded = DeepSpikeInference.load(narrow.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.predict(X), rates)
 
 
 def test_whole_trace_statistics_are_the_same_computed_in_blocks(monkeypatch):
