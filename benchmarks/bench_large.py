@@ -6,8 +6,9 @@ float32 (AR(1) calcium of Poisson spikes plus noise, written chunk by chunk),
 then runs in separate processes, each measured for wall time and peak resident
 memory (``os.wait4``'s rusage of that process alone):
 
-- ``deep``: the pretrained model on every trace (issue 12's target: 10,000 neurons
-  x 1 hour in at most 5 min and 2 GB);
+- ``pretrained`` and ``pretrained-fast``: ``calgan infer`` with each packaged
+  model on every trace (issue 12's target: 10,000 neurons x 1 hour in at most
+  5 min and 2 GB);
 - ``oasis``: OASIS AR(1) on the same file, for the ratio;
 - with ``--long``, ``deep-long``: one trace of ``--long-frames`` frames (target:
   10 M frames in at most 1 GB).
@@ -17,7 +18,7 @@ Rates are written to ``.npy`` memory maps next to the input. Usage::
     python benchmarks/bench_large.py                       # 10,000 x 60 min (the target)
     python benchmarks/bench_large.py --neurons 200 --minutes 5 --long --long-frames 500000
 
-The ``deep`` case is the command line a user runs, ``calgan infer --model
+The ``pretrained`` cases are the command line a user runs, ``calgan infer --model
 pretrained --input PLANE --output rates.npy`` (suite2p reader: neuropil
 correction and dF/F, 256 neurons at a time, rates streamed into the ``.npy``);
 OASIS runs on ``F.npy`` memory-mapped through its estimator, as the command has
@@ -53,7 +54,8 @@ out.flush()
 CLI = """
 import sys
 from calgan_sklearn.cli import main
-sys.exit(main(["infer", "--model", "pretrained", "--input", sys.argv[1], "--output", sys.argv[2]]))
+args = ["--model", sys.argv[3], "--input", sys.argv[1], "--output", sys.argv[2]]
+sys.exit(main(["infer", *args, "--no-progress"]))
 """
 
 OASIS = """
@@ -120,6 +122,12 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=None, help="folder (default: a temporary one)")
     parser.add_argument("--long", action="store_true", help="also one long trace")
     parser.add_argument("--long-frames", type=int, default=10_000_000)
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help="calgan infer --model value(s) to time (default: pretrained and pretrained-fast)",
+    )
     parser.add_argument("--skip-oasis", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
     args = parser.parse_args(argv)
@@ -132,8 +140,10 @@ def main(argv=None):
         t0 = time.perf_counter()
         write_suite2p(plane, args.neurons, n_frames)
         print(f"generated {args.neurons} x {n_frames} frames in {time.perf_counter() - t0:.0f} s")
-        wall, rss = measure(CLI, plane, root / "rates_deep.npy")
-        rows.append(("deep", args.neurons, n_frames, wall, rss))
+        for model in args.model or ["pretrained", "pretrained-fast"]:
+            wall, rss = measure(CLI, plane, root / "rates_deep.npy", model)
+            rows.append((model, args.neurons, n_frames, wall, rss))
+            (root / "rates_deep.npy").unlink()
         if not args.skip_oasis:
             wall, rss = measure(OASIS.format(fs=FS), plane / "F.npy", root / "rates_oasis.npy")
             rows.append(("oasis", args.neurons, n_frames, wall, rss))
@@ -152,14 +162,16 @@ def main(argv=None):
                 shutil.rmtree(root, ignore_errors=True)
 
     print(
-        f"\n{'case':<10} {'neurons':>8} {'frames':>11} {'wall s':>8} {'peak MiB':>9} "
+        f"\n{'case':<16} {'neurons':>8} {'frames':>11} {'wall s':>8} {'peak MiB':>9} "
         f"{'neurons/s':>10}"
     )
     for name, n, t, wall, rss in rows:
-        print(f"{name:<10} {n:>8} {t:>11} {wall:>8.1f} {rss:>9.0f} {n / wall:>10.1f}")
+        print(f"{name:<16} {n:>8} {t:>11} {wall:>8.1f} {rss:>9.0f} {n / wall:>10.1f}")
     walls = {name: wall for name, *_, wall, _ in rows}
-    if "deep" in walls and "oasis" in walls:
-        print(f"\ndeep / OASIS wall time: {walls['deep'] / walls['oasis']:.2f}x")
+    if "oasis" in walls:
+        for name, wall in walls.items():
+            if name.startswith("pretrained"):
+                print(f"{name} / OASIS wall time: {wall / walls['oasis']:.2f}x")
     print("targets (10,000 x 60 min): deep <= 300 s and <= 2048 MiB; 10 M-frame trace <= 1024 MiB")
 
 

@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_speed.py                    # the pretrained model
+    python benchmarks/bench_speed.py --model pretrained-fast
     python benchmarks/bench_speed.py --model DIR        # a model saved by calgan fit / save
     python benchmarks/bench_speed.py --datasets DS18-R-CaMP-m-CA3,DS31-GCaMP8m-m-V1
 
@@ -62,7 +63,11 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--model", default="pretrained", help="saved model folder or 'pretrained'")
+    parser.add_argument(
+        "--model",
+        default="pretrained",
+        help="saved model folder, 'pretrained' or 'pretrained-fast'",
+    )
     parser.add_argument("--datasets", default=None, help="comma-separated names (default: all)")
     args = parser.parse_args(argv)
 
@@ -73,7 +78,11 @@ def main(argv=None):
     names = [n for fold in FOLDS for n in fold]
     if args.datasets:
         names = args.datasets.split(",")
-    deep = load_pretrained() if args.model == "pretrained" else load(args.model)
+    packaged = {"pretrained": False, "pretrained-fast": True}
+    if args.model in packaged:
+        deep = load_pretrained(fast=packaged[args.model])
+    else:
+        deep = load(args.model)
     dtypes = ("float32", "bfloat16")
     print(
         f"{'dataset':38s} {'Hz':>5s} {'frames':>8s} {'OASIS':>15s} "

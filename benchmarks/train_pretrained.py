@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/train_pretrained.py            # writes calgan_sklearn/pretrained/
     python benchmarks/train_pretrained.py --out /tmp/model --seed 1
+    python benchmarks/train_pretrained.py --fast     # calgan_sklearn/pretrained/fast/
 
 Training data: SpikeFinder training datasets 4 and 5 (100 Hz) and the 20 CASCADE
 datasets in ../shared/data/cascade, resampled to 100 Hz (one trace per trial,
@@ -33,6 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("CALGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 DEFAULT_OUT = REPO / "calgan_sklearn" / "pretrained"
 FS = 100.0
+#: Channels of the fast variant's distilled network (the default model's: 32).
+FAST_FILTERS = 16
 
 
 #: Datasets left out of training because their neurons are in another dataset:
@@ -163,7 +166,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None, help="default: the estimator's")
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help=f"the fast variant: distilled into {FAST_FILTERS} channels, saved in OUT/fast",
+    )
     args = parser.parse_args(argv)
+    out = args.out / "fast" if args.fast else args.out
 
     from calgan_sklearn.datasets import dataset_weights
     from calgan_sklearn.models._inference import DeepSpikeInference
@@ -178,6 +187,8 @@ def main(argv=None):
     )
 
     est = DeepSpikeInference(fs=data.fs, random_state=args.seed, verbose=args.verbose)
+    if args.fast:
+        est.set_params(distill_filters=FAST_FILTERS)
     if args.epochs is not None:
         est.set_params(epochs=args.epochs)
     t0 = time.perf_counter()
@@ -216,9 +227,9 @@ def main(argv=None):
             "keras": __import__("keras").__version__,
         },
     }
-    est.save(args.out, metadata={"training": training})  # pretrained_info() reads it
-    size = sum(f.stat().st_size for f in args.out.iterdir() if f.suffix in (".json", ".keras"))
-    print(f"saved to {args.out} ({size / 1024:.0f} KB)")
+    est.save(out, metadata={"training": training})  # pretrained_info() reads it
+    size = sum(f.stat().st_size for f in out.iterdir() if f.suffix in (".json", ".keras"))
+    print(f"saved to {out} ({size / 1024:.0f} KB)")
     return est
 
 

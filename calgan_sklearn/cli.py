@@ -227,6 +227,8 @@ def cmd_fit(args):
         params["ensemble_size"] = args.ensemble_size
     if args.distill_epochs is not None:
         params["distill_epochs"] = args.distill_epochs
+    if args.distill_filters is not None:
+        params["distill_filters"] = args.distill_filters
     _quiet_tensorflow()
     from .models import DeepSpikeInference
 
@@ -281,7 +283,7 @@ def cmd_infer(args):
     if fs is not None:
         fs = check_fs(fs, "--fs")
     _check_output_file(args.output, overwrite=args.overwrite, inputs=[args.input])
-    if args.model != "pretrained":
+    if args.model not in _PRETRAINED:
         _check_inputs([args.model], "--model")
     options = {"series": args.series} if kind == "nwb" else {}
     if kind in ("csv", "npy") and args.units is not None:
@@ -370,11 +372,15 @@ def cmd_infer(args):
     return 0
 
 
+#: ``--model`` names of the packaged models (``load_pretrained(fast=...)``).
+_PRETRAINED = {"pretrained": False, "pretrained-fast": True}
+
+
 def _load_model(spec):
-    if spec == "pretrained":
+    if spec in _PRETRAINED:
         from .pretrained import load_pretrained
 
-        return load_pretrained()
+        return load_pretrained(fast=_PRETRAINED[spec])
     from .models import load
 
     return load(spec)
@@ -731,6 +737,13 @@ def build_parser():
         help="epochs distilling the ensemble into the one network predict runs "
         "(default: the model's default, 10; 0 keeps the ensemble)",
     )
+    p.add_argument(
+        "--distill-filters",
+        type=int,
+        default=None,
+        help="channels of the distilled network (default: the model's, 32; 16 predicts "
+        "about 1.7x faster)",
+    )
     p.add_argument("--fs", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace a model saved in --out")
@@ -738,7 +751,10 @@ def build_parser():
 
     p = sub.add_parser("infer", help="infer spike rates for a recording")
     p.add_argument(
-        "--model", default="pretrained", help="directory written by calgan fit, or 'pretrained'"
+        "--model",
+        default="pretrained",
+        help="directory written by calgan fit, 'pretrained', or 'pretrained-fast' (the same "
+        "training distilled into a narrower network: about 1.7x faster, slightly less accurate)",
     )
     p.add_argument(
         "--input",

@@ -238,6 +238,14 @@ def test_infer_suite2p_to_npy_and_nwb_to_nwb(tmp_path, capsys):
     finally:
         cli._INFER_CHUNK = old
     np.testing.assert_allclose(np.load(out), rates, rtol=1e-5, equal_nan=True)
+    # the fast packaged model (how close it is to the default: test_inference.py)
+    fast = tmp_path / "fast.npy"
+    args = ["infer", "--model", "pretrained-fast", "--input", str(tmp_path / "s2p")]
+    assert main([*args, "--output", str(fast)]) == 0
+    quick = np.load(fast)
+    np.testing.assert_array_equal(np.isnan(quick), np.isnan(rates))
+    assert (quick[[0, 2]] >= 0).all()
+    assert not np.allclose(quick, rates, equal_nan=True)  # another network answered
 
     source = tmp_path / "rec.nwb"
     make_nwb(source)

@@ -352,6 +352,25 @@ def test_bad_parameters_and_unfitted():
         DeepSpikeInference(**TINY).fit(X, y, sample_weight=[1.0, 2.0, 3.0])
 
 
+def test_the_fast_pretrained_model_is_the_same_training_in_a_narrower_network(sim):
+    from calgan_sklearn.pretrained import load_pretrained, pretrained_info
+
+    full, fast = load_pretrained(fs=100.0), load_pretrained(fs=100.0, fast=True)
+    assert full.model_.get_layer("input_conv").filters == 32
+    assert fast.model_.get_layer("input_conv").filters == 16
+    assert fast.get_params()["distill_filters"] == 16
+    assert fast.model_.count_params() < 0.4 * full.model_.count_params()
+    info, info_fast = pretrained_info(), pretrained_info(fast=True)
+    assert info_fast["datasets"] == info["datasets"] and info_fast["seed"] == info["seed"]
+    assert "--fast" in info_fast["command"] and "--fast" not in info["command"]
+    X = sim.calcium[:4]
+    a, b = full.predict(X), fast.predict(X)
+    keep = ~np.isnan(a)
+    assert np.array_equal(keep, ~np.isnan(b))
+    assert np.corrcoef(a[keep], b[keep])[0, 1] > 0.8
+    assert np.nansum(b) == pytest.approx(np.nansum(a), rel=0.5)
+
+
 @pytest.mark.realdata
 def test_pretrained_predicts_real_data(spikefinder_dir):
     from calgan_sklearn.datasets import load_spikefinder

@@ -2,7 +2,9 @@
 
 The model files (``estimator.json`` with parameters and fitted state,
 ``model_.keras`` with the network) are written by
-``benchmarks/train_pretrained.py`` and shipped as package data.
+``benchmarks/train_pretrained.py`` and shipped as package data; those of the
+fast variant (``load_pretrained(fast=True)``) by
+``benchmarks/train_pretrained.py --fast``, in ``fast/``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ __all__ = ["load_pretrained", "pretrained_info"]
 _HERE = Path(__file__).resolve().parent
 
 
-def load_pretrained(fs=100.0):
+def _folder(fast):
+    return _HERE / "fast" if fast else _HERE
+
+
+def load_pretrained(fs=100.0, *, fast=False):
     """Load the pretrained :class:`~calgan_sklearn.models._inference.DeepSpikeInference`.
 
     The model was trained by ``python benchmarks/train_pretrained.py`` (seed 0,
@@ -42,6 +48,13 @@ def load_pretrained(fs=100.0):
         Frame rate in Hz of the traces you will pass to ``predict`` (7.5-1000);
         the network runs at that rate (above 20 Hz on means of frame groups,
         with spike times placed back by the full-rate calcium).
+    fast : bool, default=False
+        Load the fast variant: the same training (same data, seed and
+        ensemble), distilled into a network of 16 channels instead of 32
+        (``distill_filters=16``). Its ``predict`` takes about 0.6 times as
+        long; held out over the 23 datasets of ``benchmarks/bench_heldout.py``
+        its dataset-mean correlation was 0.008 lower (benchmarks/RESULTS.md).
+        For recordings of thousands of neurons where time matters more.
 
     Returns
     -------
@@ -67,20 +80,26 @@ def load_pretrained(fs=100.0):
     """
     from ..models._inference import DeepSpikeInference
 
-    if not (_HERE / "estimator.json").is_file():
+    folder = _folder(fast)
+    if not (folder / "estimator.json").is_file():
         raise FileNotFoundError(
-            f"no pretrained model in {_HERE}; train it with "
-            "`python benchmarks/train_pretrained.py`."
+            f"no pretrained model in {folder}; train it with "
+            f"`python benchmarks/train_pretrained.py{' --fast' if fast else ''}`."
         )
-    est = DeepSpikeInference.load(_HERE)
+    est = DeepSpikeInference.load(folder)
     return est.set_params(fs=fs)
 
 
-def pretrained_info():
+def pretrained_info(*, fast=False):
     """What the pretrained model was trained on, as recorded when it was trained.
 
     ``benchmarks/train_pretrained.py`` saves it as the model's metadata
     (``estimator.save(path, metadata={"training": ...})``).
+
+    Parameters
+    ----------
+    fast : bool, default=False
+        That of the fast variant (``load_pretrained(fast=True)``).
 
     Returns
     -------
@@ -101,4 +120,4 @@ def pretrained_info():
     """
     from ..models import load_metadata
 
-    return load_metadata(_HERE).get("training", {})
+    return load_metadata(_folder(fast)).get("training", {})
