@@ -100,16 +100,44 @@ def write_suite2p(plane, n_neurons, n_frames, seed=0, block_frames=5_000_000):
     np.save(plane / "ops.npy", ops, allow_pickle=True)
 
 
+#: Run first in the measured process: at exit it writes its own peak resident
+#: memory (``VmHWM``, Linux) to the file named by ``BENCH_PEAK_FILE``.
+PEAK = """
+import atexit, os
+def _write_peak():
+    with open("/proc/self/status") as f:
+        kib = next(line.split()[1] for line in f if line.startswith("VmHWM"))
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as f:
+        f.write(kib)
+if os.path.exists("/proc/self/status"):
+    atexit.register(_write_peak)
+"""
+
+
 def measure(code, *args):
-    """Run ``code`` in a fresh Python; return (wall seconds, peak RSS in MiB)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    """Run ``code`` in a fresh Python; return (wall seconds, peak RSS in MiB).
+
+    The peak is the process's own high-water mark (``VmHWM``). ``ru_maxrss``
+    from ``wait4`` is not used where that exists: Linux carries the
+    high-water mark of the forked image over ``exec``, so the child would
+    report this process's peak from writing the input files (8.3 GiB for
+    10,000 x 1 h) whatever it used itself.
+    """
+    peak_file = Path(tempfile.mkstemp(prefix="bench_peak_")[1])
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", BENCH_PEAK_FILE=str(peak_file))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env)
+    proc = subprocess.Popen([sys.executable, "-c", PEAK + code, *map(str, args)], env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        own = peak_file.read_text().strip()
+    finally:
+        peak_file.unlink()
     if proc.returncode:
         raise RuntimeError(f"the measured process failed with exit code {proc.returncode}")
+    if own:
+        return wall, int(own) / 1024
     # ru_maxrss is in KiB on Linux (bytes on macOS)
     scale = 1 if sys.platform == "darwin" else 1024
     return wall, usage.ru_maxrss * scale / 2**20

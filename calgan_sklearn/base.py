@@ -74,6 +74,39 @@ def _drop_pages(array):
             array.madvise(mmap.MADV_DONTNEED)
 
 
+#: glibc's M_MMAP_THRESHOLD (``mallopt``), and the value ``predict`` fixes it at.
+_M_MMAP_THRESHOLD, _STREAM_MMAP_THRESHOLD = -3, 8 * 2**20
+_heap_bounded = False
+
+
+def _bound_heap_growth():
+    """Fix glibc's mmap threshold at 8 MiB, once per process (Linux; else nothing).
+
+    By default glibc raises the threshold above which ``malloc`` maps memory
+    straight from the system each time such a block is freed, up to 32 MiB.
+    Streaming thousands of long traces then serves arrays of a few MiB from
+    the heap, which fragments and grows chunk after chunk: 10,000 traces of
+    108,000 frames peaked at 8.3 GiB of resident memory instead of about 1.
+    A fixed threshold keeps larger blocks out of the heap; it changes how
+    memory is allocated, never what is computed.
+    """
+    global _heap_bounded
+    if _heap_bounded:
+        return
+    _heap_bounded = True
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, _STREAM_MMAP_THRESHOLD)
+    except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to fix
+        pass
+
+
 class SpikeInferenceMixin:
     """Mixin for trace-level spike inference estimators.
 
@@ -181,6 +214,8 @@ class SpikeInferenceMixin:
         step = max(PREDICT_CHUNK_FRAMES // n_frames, 1)
         out = _check_out(out, X.shape)
         firsts = range(0, n_traces, step)
+        if len(firsts) > 1:
+            _bound_heap_growth()  # memory bounded over many chunks, not only per chunk
 
         def run(first):
             chunk = check_traces(X[first : first + step], first=first, dtype=dtype)
