@@ -757,8 +757,10 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     distill_filters : int, default=None
         Channels of the distilled network's trunk. None: ``filters``, and the
         network starts from the first member as above. Fewer make ``predict``
-        faster (16 instead of 32: about half the time); such a network starts
-        from random weights and learns at the full ``learning_rate``.
+        faster (16 instead of 32: about 0.6 times the time, slightly less
+        accurate held out; benchmarks/RESULTS.md); such a network starts from
+        random weights and learns at the full ``learning_rate``. Ignored where
+        nothing is distilled.
     inference_dtype : {"auto", "float32", "bfloat16"}, default="auto"
         Arithmetic of the hidden layers in ``predict`` (training is not
         affected). ``"auto"``: bfloat16 for inputs of at least 10 million
