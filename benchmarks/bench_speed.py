@@ -72,17 +72,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from calgan_sklearn.baselines import OASIS
-    from calgan_sklearn.models import load
-    from calgan_sklearn.pretrained import load_pretrained
+    from calgan_sklearn.cli import _load_model
 
     names = [n for fold in FOLDS for n in fold]
     if args.datasets:
         names = args.datasets.split(",")
-    packaged = {"pretrained": False, "pretrained-fast": True}
-    if args.model in packaged:
-        deep = load_pretrained(fast=packaged[args.model])
-    else:
-        deep = load(args.model)
+    deep = _load_model(args.model)  # `calgan infer --model`'s names and folders
     dtypes = ("float32", "bfloat16")
     print(
         f"{'dataset':38s} {'Hz':>5s} {'frames':>8s} {'OASIS':>15s} "

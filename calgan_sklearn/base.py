@@ -85,10 +85,11 @@ def _bound_heap_growth():
     By default glibc raises the threshold above which ``malloc`` maps memory
     straight from the system each time such a block is freed, up to 32 MiB.
     Streaming thousands of long traces then serves arrays of a few MiB from
-    the heap, which fragments and grows chunk after chunk: 10,000 traces of
-    108,000 frames peaked at 8.3 GiB of resident memory instead of about 1.
-    A fixed threshold keeps larger blocks out of the heap; it changes how
-    memory is allocated, never what is computed.
+    the heap, which fragments and grows chunk after chunk: reading and
+    predicting chunks of 256 traces of 108,000 frames grew resident memory by
+    about 40 MB per chunk, about 20 MB with this (benchmarks/RESULTS.md). A
+    fixed threshold keeps larger blocks out of the heap; it changes how memory
+    is allocated, never what is computed.
     """
     global _heap_bounded
     if _heap_bounded:

@@ -742,7 +742,7 @@ def build_parser():
         type=int,
         default=None,
         help="channels of the distilled network (default: the model's, 32; 16 predicts "
-        "about 1.7x faster)",
+        "about 1.6x faster)",
     )
     p.add_argument("--fs", type=float, default=100.0)
     p.add_argument("--seed", type=int, default=0)
@@ -754,7 +754,7 @@ def build_parser():
         "--model",
         default="pretrained",
         help="directory written by calgan fit, 'pretrained', or 'pretrained-fast' (the same "
-        "training distilled into a narrower network: about 1.7x faster, slightly less accurate)",
+        "training distilled into a narrower network: about 1.6x faster, slightly less accurate)",
     )
     p.add_argument(
         "--input",

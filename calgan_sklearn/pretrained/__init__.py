@@ -53,7 +53,7 @@ def load_pretrained(fs=100.0, *, fast=False):
         ensemble), distilled into a network of 16 channels instead of 32
         (``distill_filters=16``). Its ``predict`` takes about 0.6 times as
         long; held out over the 23 datasets of ``benchmarks/bench_heldout.py``
-        its dataset-mean correlation was 0.008 lower (benchmarks/RESULTS.md).
+        its dataset-mean correlation was 0.007 lower (benchmarks/RESULTS.md).
         For recordings of thousands of neurons where time matters more.
 
     Returns
