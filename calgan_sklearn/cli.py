@@ -291,8 +291,7 @@ def cmd_infer(args):
 
     def read(rows):
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "frame rate", UserWarning)
-            warnings.filterwarnings("ignore", ".*hold only NaN", UserWarning)
+            _ignore_read_warnings()
             return load_recording(args.input, fs=fs, rois=rows, **options)
 
     # the selection (cells, accepted components, ...) without reading any trace; a
@@ -323,34 +322,37 @@ def cmd_infer(args):
 
     # shown on a terminal only (None), never with --no-progress
     bar = tqdm(total=len(selected), unit="neuron", desc="infer", disable=args.no_progress or None)
-    try:
-        for rows in chunks:
-            data = whole if whole is not None else read(rows)
-            units = args.units or str(data.units[0])
-            if "units" in model.get_params():
-                model.set_params(units=units)
-            rates = np.full(data.calcium.shape, np.nan, dtype=np.float32)
-            filled = np.isfinite(data.calcium).any(axis=1)
-            empty.extend(data.neuron[~filled])
-            if filled.any():
-                rates[filled] = model.predict(data.calcium[filled])
-            done += int(filled.sum())
-            if stream:
-                if writer is None:
-                    shape = (meta.n_rois, data.calcium.shape[1])
-                    writer = RatesNpyWriter(args.output, shape, overwrite=args.overwrite)
-                writer.write(data.roi, rates)
-            else:
-                parts.append((data, rates))
-            bar.update(len(rows))
-        if not done:
-            raise ValueError(f"{args.input} holds no values in any trace; nothing to infer.")
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        bar.close()
+    # the reads' repeated warnings (the rate given; empty ROIs, reported once below)
+    # are ignored for the whole loop, from this thread: the reads run in another
+    with warnings.catch_warnings():
+        _ignore_read_warnings()
+        try:
+            for rows, data in _read_ahead(chunks, whole, args.input, fs, options):
+                units = args.units or str(data.units[0])
+                if "units" in model.get_params():
+                    model.set_params(units=units)
+                rates = np.full(data.calcium.shape, np.nan, dtype=np.float32)
+                filled = np.isfinite(data.calcium).any(axis=1)
+                empty.extend(data.neuron[~filled])
+                if filled.any():
+                    rates[filled] = model.predict(data.calcium[filled])
+                done += int(filled.sum())
+                if stream:
+                    if writer is None:
+                        shape = (meta.n_rois, data.calcium.shape[1])
+                        writer = RatesNpyWriter(args.output, shape, overwrite=args.overwrite)
+                    writer.write(data.roi, rates)
+                else:
+                    parts.append((data, rates))
+                bar.update(len(rows))
+            if not done:
+                raise ValueError(f"{args.input} holds no values in any trace; nothing to infer.")
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        finally:
+            bar.close()
     if empty:
         warnings.warn(
             f"trace(s) {list(empty[:10])} of {args.input} hold no values; their rates are "
@@ -370,6 +372,42 @@ def cmd_infer(args):
         write_rates(rates, data, args.output, overwrite=args.overwrite)
     print(f"wrote spike rates for {done} traces to {args.output}")
     return 0
+
+
+def _ignore_read_warnings():
+    warnings.filterwarnings("ignore", "frame rate", UserWarning)
+    warnings.filterwarnings("ignore", ".*hold only NaN", UserWarning)
+
+
+def _read_ahead(chunks, whole, path, fs, options):
+    """``(rows, data)`` of each chunk of ROIs of a recording, the next chunk read
+    in a thread while the caller infers this one (``whole``: all of it, read).
+
+    Reading a chunk (e.g. suite2p's neuropil correction and running dF/F
+    baseline) then overlaps inference instead of adding to it; at most two
+    chunks are in memory. Warning filters for the reads are the caller's to set,
+    around the whole loop: ``warnings.catch_warnings`` is not thread-safe.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .datasets import load_recording
+
+    if whole is not None:
+        for rows in chunks:
+            yield rows, whole
+        return
+    with ThreadPoolExecutor(1, "calgan-read") as pool:
+        future = None
+        for k, rows in enumerate(chunks):
+            data = (
+                future.result()
+                if future is not None
+                else load_recording(path, fs=fs, rois=rows, **options)
+            )
+            future = None
+            if k + 1 < len(chunks):
+                future = pool.submit(load_recording, path, fs=fs, rois=chunks[k + 1], **options)
+            yield rows, data
 
 
 #: ``--model`` names of the packaged models (``load_pretrained(fast=...)``).

@@ -776,7 +776,9 @@ def trace_lengths(traces):
     >>> trace_lengths([[1.0, 2.0, np.nan], [1.0, np.nan, np.nan]])
     array([2, 1])
     """
-    traces = np.asarray(traces, dtype=float)
+    traces = np.asarray(traces)
+    if traces.dtype.kind != "f":
+        traces = traces.astype(float)  # float32 stays float32: no copy of the traces
     finite = ~np.isnan(traces)
     # index of the last finite value + 1; 0 for all-NaN rows
     rev = finite[:, ::-1]

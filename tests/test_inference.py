@@ -469,10 +469,48 @@ def test_bfloat16_inference_stays_within_a_percent_of_float32(tiny_fitted, sim):
     # would outweigh its speed) and takes bfloat16 for large ones where the CPU has it
     from calgan_sklearn.models._base import gpu_available, native_bfloat16
 
+    def compute_dtype(network):
+        return network.get_layer("input_conv").compute_dtype
+
     bf16.set_params(inference_dtype="auto")
-    assert bf16._inference_network(X.size) is bf16.model_
+    assert compute_dtype(bf16._inference_network(X.size)) == "float32"
     large = bf16._inference_network(_inference.BFLOAT16_MIN_FRAMES)
-    assert (large is not bf16.model_) == (native_bfloat16() and not gpu_available())
+    fast = native_bfloat16() and not gpu_available()
+    assert compute_dtype(large) == ("bfloat16" if fast else "float32")
+
+
+def test_native_dilated_copy_predicts_as_the_trained_network_and_follows_its_training(sim):
+    # on a CPU under TensorFlow, predict runs a copy of the network whose dilated
+    # convolutions are one op each: the same rates as the Keras network itself
+    import keras
+
+    from calgan_sklearn.models._base import gpu_available
+    from calgan_sklearn.models._inference import NativeDilatedConv1D, inference_function
+
+    params = {**TINY, "epochs": 1, "inference_dtype": "float32", "warm_start": True}
+    est = DeepSpikeInference(**params).fit(sim.calcium[:4], sim.spikes[:4])
+    X = sim.calcium[:2, :2000].astype(np.float32)
+    network = est._inference_network(X.size)
+    native = isinstance(network.get_layer("dilated_1"), NativeDilatedConv1D)
+    assert native == (keras.backend.backend() == "tensorflow" and not gpu_available())
+    x = np.random.default_rng(0).normal(size=(2, 3000, 6)).astype(np.float32)
+    np.testing.assert_allclose(
+        np.asarray(inference_function(network)(x)),
+        np.asarray(est.model_(x, training=False)),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    # trained further in place (warm start), the network gets a fresh copy
+    before = est.predict(X)
+    est.fit(sim.calcium[:4], sim.spikes[:4])
+    after = est._inference_network(X.size)
+    np.testing.assert_allclose(
+        np.asarray(inference_function(after)(x)),
+        np.asarray(est.model_(x, training=False)),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    assert not np.allclose(est.predict(X), before)
 
 
 def test_load_refuses_a_network_that_does_not_match_the_parameters(tiny_fitted, tmp_path):
