@@ -20,6 +20,11 @@ of the native-rate input:
 
 OASIS AR(1) (``OASIS(p=1)``, per-trace parameters) is fitted on the dataset
 itself first (its one scale does not change its speed).
+
+With ``--compare-keras``, the deep model is also timed with its dilated
+convolutions run by Keras's own ``Conv1D`` (space-to-batch) instead of one
+native TensorFlow op each (``NATIVE_DILATIONS = False``), and the ratios are
+printed.
 """
 
 from __future__ import annotations
@@ -69,16 +74,23 @@ def main(argv=None):
         help="saved model folder, 'pretrained' or 'pretrained-fast'",
     )
     parser.add_argument("--datasets", default=None, help="comma-separated names (default: all)")
+    parser.add_argument(
+        "--compare-keras",
+        action="store_true",
+        help="also time the deep model with Keras's dilated Conv1D (NATIVE_DILATIONS=False)",
+    )
     args = parser.parse_args(argv)
-
     from calgan_sklearn.baselines import OASIS
     from calgan_sklearn.cli import _load_model
+    from calgan_sklearn.models import _inference
 
     names = [n for fold in FOLDS for n in fold]
     if args.datasets:
         names = args.datasets.split(",")
     deep = _load_model(args.model)  # `calgan infer --model`'s names and folders
     dtypes = ("float32", "bfloat16")
+    if args.compare_keras:
+        dtypes += ("float32 keras", "bfloat16 keras")
     print(
         f"{'dataset':38s} {'Hz':>5s} {'frames':>8s} {'OASIS':>15s} "
         + " ".join(f"{'deep ' + d:>19s}" for d in dtypes)
@@ -99,8 +111,10 @@ def main(argv=None):
         timings = {"OASIS": _timings(oasis, X)}
         units = np.unique(data.get("units") if data.get("units") is not None else ["dff"])
         for dtype in dtypes:
-            model = deep.set_params(fs=fs, inference_dtype=dtype, units=str(units[0]))
+            _inference.NATIVE_DILATIONS = not dtype.endswith("keras")
+            model = deep.set_params(fs=fs, inference_dtype=dtype.split()[0], units=str(units[0]))
             timings[dtype] = _timings(model, X)
+        _inference.NATIVE_DILATIONS = True
         for key, (first, steady) in timings.items():
             totals[key][0] += first
             totals[key][1] += steady
@@ -113,6 +127,13 @@ def main(argv=None):
         first = totals["OASIS"][0] / totals[dtype][0]
         steady = totals["OASIS"][1] / totals[dtype][1]
         print(f"deep {dtype} / OASIS frames/s: first call {first:.2f}x, steady {steady:.2f}x")
+    for dtype in dtypes[:2] if args.compare_keras else ():
+        first = totals[dtype + " keras"][0] / totals[dtype][0]
+        steady = totals[dtype + " keras"][1] / totals[dtype][1]
+        print(
+            f"deep {dtype}, native / Keras dilated convolutions, frames/s: "
+            f"first call {first:.2f}x, steady {steady:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -107,10 +107,16 @@ PREDICT_WORKERS = 2
 BATCH_FRAMES_CPU, BATCH_FRAMES_GPU = 100_000, 2_000_000
 
 
+#: Whether ``predict`` runs dilated convolutions as :class:`NativeDilatedConv1D`
+#: on a CPU under TensorFlow; False runs the Keras layers as trained (the
+#: comparison of ``benchmarks/bench_speed.py --compare-keras``).
+NATIVE_DILATIONS = True
+
+
 def _native_dilations():
     """Whether inference copies use :class:`NativeDilatedConv1D`: TensorFlow on a
     CPU (on a GPU, and under other backends, ``Conv1D`` runs as measured)."""
-    return keras.backend.backend() == "tensorflow" and not gpu_available()
+    return NATIVE_DILATIONS and keras.backend.backend() == "tensorflow" and not gpu_available()
 
 
 # --------------------------------------------------------------------------- #
@@ -398,11 +404,11 @@ class NativeDilatedConv1D(keras.layers.Conv1D):
     Keras runs a dilated ``Conv1D`` under TensorFlow as space-to-batch, an
     undilated convolution and batch-to-space, three copies of the activations;
     TensorFlow's own ``conv2d`` takes the dilation as it is (oneDNN on a CPU).
-    Same weights and results as ``Conv1D`` (to float rounding): 21% less time
-    for the packaged network in bfloat16 on this project's CPU
-    (benchmarks/RESULTS.md). Other backends, paddings and strides fall back to
-    ``Conv1D``. Used for inference copies of trained networks
-    (:meth:`DeepSpikeInference._inference_network`), never saved.
+    Same weights and results as ``Conv1D`` (to float rounding); the packaged
+    network ran 1.56 times as fast in float32 and 1.60 in bfloat16 on this
+    project's 2-core CPU (``benchmarks/bench_network.py``). Other backends,
+    paddings and strides fall back to ``Conv1D``. Used for inference copies of
+    trained networks (:meth:`DeepSpikeInference._inference_network`), never saved.
     """
 
     def call(self, inputs):
