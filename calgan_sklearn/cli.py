@@ -290,14 +290,16 @@ def cmd_infer(args):
         options["units"] = args.units
 
     def read(rows):
-        with warnings.catch_warnings():
-            _ignore_read_warnings()
-            return load_recording(args.input, fs=fs, rois=rows, **options)
+        return load_recording(args.input, fs=fs, rois=rows, **options)
 
     # the selection (cells, accepted components, ...) without reading any trace; a
     # CSV is parsed whole whatever the selection, so it is read once, here
-    whole = read(None) if kind == "csv" else None
-    meta = whole if whole is not None else load_recording(args.input, fs=fs, rois=[], **options)
+    whole = None
+    if kind == "csv":
+        with warnings.catch_warnings():
+            _ignore_read_warnings()
+            whole = read(None)
+    meta = whole if whole is not None else read([])
     selected = meta.default_rois
     _quiet_tensorflow()
     model = _load_model(args.model)
@@ -327,7 +329,8 @@ def cmd_infer(args):
     with warnings.catch_warnings():
         _ignore_read_warnings()
         try:
-            for rows, data in _read_ahead(chunks, whole, args.input, fs, options):
+            chunked = _read_ahead(chunks, read) if whole is None else ((r, whole) for r in chunks)
+            for rows, data in chunked:
                 units = args.units or str(data.units[0])
                 if "units" in model.get_params():
                     model.set_params(units=units)
@@ -379,9 +382,9 @@ def _ignore_read_warnings():
     warnings.filterwarnings("ignore", ".*hold only NaN", UserWarning)
 
 
-def _read_ahead(chunks, whole, path, fs, options):
-    """``(rows, data)`` of each chunk of ROIs of a recording, the next chunk read
-    in a thread while the caller infers this one (``whole``: all of it, read).
+def _read_ahead(chunks, read):
+    """``(rows, read(rows))`` for each chunk of ROIs, the next chunk read in a
+    thread while the caller infers this one.
 
     Reading a chunk (e.g. suite2p's neuropil correction and running dF/F
     baseline) then overlaps inference instead of adding to it; at most two
@@ -390,23 +393,12 @@ def _read_ahead(chunks, whole, path, fs, options):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .datasets import load_recording
-
-    if whole is not None:
-        for rows in chunks:
-            yield rows, whole
-        return
     with ThreadPoolExecutor(1, "calgan-read") as pool:
-        future = None
+        future = pool.submit(read, chunks[0]) if chunks else None
         for k, rows in enumerate(chunks):
-            data = (
-                future.result()
-                if future is not None
-                else load_recording(path, fs=fs, rois=rows, **options)
-            )
-            future = None
+            data = future.result()
             if k + 1 < len(chunks):
-                future = pool.submit(load_recording, path, fs=fs, rois=chunks[k + 1], **options)
+                future = pool.submit(read, chunks[k + 1])
             yield rows, data
 
 
