@@ -28,6 +28,12 @@ A generator under test is plugged in with ``--generator module:function``:
         gan = CalciumGAN(fs=train.fs).fit(train.calcium, train.spikes)
         return lambda spikes: gan.sample(y=spikes)[0]
 
+``--generator gan-styles`` trains one ``CalciumGAN(fs=...)`` on the training
+neurons of all the datasets together, told each trace's dataset
+(``fit(..., style=dataset)``), and renders each dataset's held-out spike trains
+with ``sample(..., like=..., style=dataset)``; its ``train_s`` is that one
+training time.
+
 ``--generator gan`` runs the package's own whole-trace ``CalciumGAN(fs=...)``
 (:func:`trace_gan`): trained on the training neurons for ``--gan-epochs``
 epochs, it renders the held-out spike trains in the style of the held-out
@@ -38,7 +44,7 @@ table then has a column ``train_s``, the generator's training time.
 Usage::
 
     python benchmarks/bench_realism.py [--data ../shared/data] [--max-neurons 6]
-        [--datasets DS09 DS14 ...] [--generator {gan,module:function}]
+        [--datasets DS09 DS14 ...] [--generator {gan,gan-styles,module:function}]
         [--gan-epochs 30] [--tstr {deep,oasis,none}]
 """
 
@@ -64,6 +70,7 @@ from calgan_sklearn.evaluation import (
     split_neurons,
     tstr_score,
 )
+from calgan_sklearn.signal import pad_traces
 
 DATASETS = ["DS09", "DS14", "DS18", "DS02", "DS31"]  # GCaMP6f, GCaMP6s, R-CaMP, OGB-1, jGCaMP8m
 REPO = Path(__file__).resolve().parents[1]
@@ -112,6 +119,38 @@ def trace_gan(train, epochs=30, random_state=0, like=()):
     return render
 
 
+def styled_trace_gan(splits, epochs=30, random_state=0):
+    """One whole-trace ``CalciumGAN`` for all datasets, told each trace's dataset.
+
+    ``splits`` maps dataset names to ``(train, test)`` Bunches (same ``fs``);
+    the GAN is fitted once on every training neuron with ``style=`` the
+    dataset name. Returns the GAN and a function ``name -> generator`` that
+    renders in that dataset's style, scaled like its test (or training)
+    traces as :func:`trace_gan` does.
+    """
+    trains = [train for train, _ in splits.values()]
+    fs = trains[0].fs
+    calcium = pad_traces([row for t in trains for row in t.calcium])
+    spikes = pad_traces([row for t in trains for row in t.spikes])
+    style = np.concatenate([[name] * len(t.calcium) for name, t in zip(splits, trains)])
+    gan = CalciumGAN(fs=fs, epochs=epochs, random_state=random_state)
+    gan.fit(calcium, spikes, style=style)
+
+    def generator_for(name):
+        train, test = splits[name]
+        styles = [train.calcium, test.calcium]
+
+        def render(spike_trains):
+            like = next((c for c in styles if len(c) == len(spike_trains)), None)
+            if like is None:
+                return gan.sample(y=spike_trains, style=name, random_state=random_state)[0]
+            return gan.sample(y=spike_trains, like=like, style=name, random_state=random_state)[0]
+
+        return render
+
+    return gan, generator_for
+
+
 def load_generator(spec, epochs=30):
     if not spec:
         return None
@@ -145,16 +184,19 @@ def main(argv=None):
     parser.add_argument("--max-neurons", type=int, default=None, help="per dataset")
     parser.add_argument("--test-size", type=float, default=0.3)
     parser.add_argument(
-        "--generator", default=None, help="gan or module:function, see the docstring"
+        "--generator",
+        default=None,
+        help="gan, gan-styles or module:function, see the docstring",
     )
     parser.add_argument("--gan-epochs", type=int, default=30, help="with --generator gan")
     parser.add_argument("--tstr", choices=["deep", "oasis", "none"], default="deep")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
 
-    make_generator = load_generator(args.generator, args.gan_epochs)
+    styled = args.generator == "gan-styles"
+    make_generator = None if styled else load_generator(args.generator, args.gan_epochs)
     rng = np.random.default_rng(args.random_state)
-    tables = []
+    splits = {}
     for prefix in args.datasets:
         folder = find_dataset(Path(args.data) / "cascade", prefix)
         with warnings.catch_warnings():
@@ -162,10 +204,20 @@ def main(argv=None):
             data = load_cascade(folder, fs=args.fs)
         if args.max_neurons:
             data = keep_neurons(data, args.max_neurons, rng)
-        train, test = split_neurons(data, args.test_size, random_state=args.random_state)
+        splits[folder.name] = split_neurons(data, args.test_size, random_state=args.random_state)
+    if styled:
+        start = time.perf_counter()
+        _, generator_for = styled_trace_gan(splits, args.gan_epochs, args.random_state)
+        styled_s = time.perf_counter() - start
+        print(f"one GAN for {len(splits)} datasets trained in {styled_s:.0f} s", flush=True)
+    tables = []
+    for name, (train, test) in splits.items():
         indicator, described = indicator_kinetics(train)
         generators, train_s = {}, np.nan
-        if make_generator is not None:
+        if styled:
+            generators["gan-styles"] = generator_for(name)
+            train_s = styled_s
+        elif make_generator is not None:
             start = time.perf_counter()
             if args.generator == "gan":
                 generators["gan"] = make_generator(train, like=(test.calcium,))
@@ -186,11 +238,11 @@ def main(argv=None):
             )
             if args.tstr != "none":
                 add_tstr(report, generators, train, test, indicator, args)
-        report.insert(0, "dataset", folder.name)
+        report.insert(0, "dataset", name)
         report.insert(1, "indicator", described)
         report["n_train_neurons"] = len(np.unique(train.neuron))
         report["n_test_neurons"] = len(np.unique(test.neuron))
-        if make_generator is not None:
+        if generators:
             report["train_s"] = np.where(report.reference, np.nan, train_s)
         tables.append(report)
         print(report.to_string(index=False, float_format="%.3f"), flush=True)

@@ -334,3 +334,79 @@ def test_trace_mode_persistence(traces, trace_gan, tmp_path):
         assert restored.get_params() == trace_gan.get_params()
     restored.partial_fit(*traces)  # the training wrapper is rebuilt after loading
     assert restored.n_iter_ == 2
+
+
+# --------------------------------------------------------------------------- #
+# Trace mode with style labels: one GAN, several datasets
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def two_styles(traces):
+    """The ``traces`` fixture's neurons as style "big", and the same spike trains
+    with transients a fifth as large (same noise) as style "small"."""
+    calcium, spikes = traces
+    base = np.nanpercentile(calcium, 10, axis=1, keepdims=True)
+    resid = calcium - base
+    noise = resid - np.apply_along_axis(
+        lambda r: np.convolve(np.nan_to_num(r), np.ones(9) / 9, mode="same"), 1, resid
+    )
+    small = base + 0.2 * (resid - noise) + noise
+    X = np.vstack([calcium, small])
+    return X, np.vstack([spikes, spikes]), np.array(["big"] * 4 + ["small"] * 4)
+
+
+def test_trace_mode_style_labels_render_each_style(two_styles):
+    X, y, style = two_styles
+    gan = CalciumGAN(**{**TINY_TRACE, "epochs": 4}, random_state=0).fit(X, y, style=style)
+    assert gan.styles_.tolist() == ["big", "small"]
+    spikes = np.zeros((40, 1200))
+    at = np.arange(90, 1200 - 60, 120)
+    spikes[:, at] = 1
+    # the same unlabelled traces set the scale: only the style label differs
+    like = np.vstack([X[0]] * 40)
+    sizes = {}
+    for label in ("big", "small"):
+        rendered = gan.sample(y=spikes, like=like, style=label, random_state=0)[0]
+        z = rendered / noise_sd(rendered)[:, None]
+        after = np.mean([z[:, t + 3 : t + 30].mean(1) for t in at])
+        before = np.mean([z[:, t - 15 : t].mean(1) for t in at])
+        sizes[label] = after - before
+    assert sizes["big"] > 1.5 * sizes["small"], sizes
+    # by label alone, scales are drawn from that style's training traces
+    rendered = gan.sample(y=spikes[:4], style="small", random_state=1)[0]
+    assert rendered.shape == (4, 1200) and np.isfinite(rendered).all()
+    mixed = gan.sample(y=spikes[:2], style=["big", "small"], random_state=1)[0]
+    assert mixed.shape == (2, 1200)
+    # training on needs the labels again; a saved GAN keeps its styles
+    gan.partial_fit(X, y, style=style)
+    assert gan.n_iter_ == 5
+    restored = pickle.loads(pickle.dumps(gan))
+    assert restored.styles_.tolist() == ["big", "small"]
+    np.testing.assert_allclose(  # equal up to float32 rounding of the rebuilt graph
+        restored.sample(y=spikes[:2], style="big", random_state=2)[0],
+        gan.sample(y=spikes[:2], style="big", random_state=2)[0],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_trace_mode_style_bad_input(two_styles, trace_gan):
+    X, y, style = two_styles
+    with pytest.raises(ValueError, match=r"one label per trace, shape \(8,\)"):
+        CalciumGAN(**TINY_TRACE).fit(X, y, style=style[:5])
+    with pytest.raises(ValueError, match="fits windows"):
+        CalciumGAN(**TINY).fit(X[:, :64], np.nan_to_num(y[:, :64]), style=style)
+    with pytest.raises(ValueError, match="fitted without style labels"):
+        trace_gan.sample(y=y[:2], style="big")
+    with pytest.raises(ValueError, match="fitted without style labels"):
+        CalciumGAN(**TINY_TRACE, warm_start=True).fit(X, y).fit(X, y, style=style)
+    gan = CalciumGAN(**TINY_TRACE, random_state=0).fit(X, y, style=style)
+    with pytest.raises(ValueError, match=r"labels \['huge'\] not seen in fit"):
+        gan.sample(y=y[:2], style="huge")
+    with pytest.raises(ValueError, match="pass style= too"):
+        gan.sample(y=y[:2], like=X[:2])
+    with pytest.raises(ValueError, match=r"one label or one per spike train \(2\)"):
+        gan.sample(y=y[:2], style=["big", "small", "big"])
+    with pytest.raises(ValueError, match="pass style= .* when training it further"):
+        gan.partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"labels \['huge'\] not seen in fit"):
+        gan.partial_fit(X, y, style=np.array(["huge"] * 8))

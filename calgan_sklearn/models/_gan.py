@@ -201,7 +201,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     matching trace of ``like``: unlabelled traces in the same units, whose
     baseline, noise level and spread set those of the rendering (a simple form
     of style transfer: the indicator's kinetics stay those learned in
-    ``fit``).
+    ``fit``). To learn several styles in one GAN, label the training traces
+    (``fit(X, y, style=dataset_labels)``): both networks are told each trace's
+    label, and ``sample(y=..., style="DS14")`` renders in the kinetics,
+    transient size and noise learned from that dataset's traces (with
+    ``like=`` too, in that style at the scale of the unlabelled traces).
 
     Parameters
     ----------
@@ -262,6 +266,10 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         Trace mode: the same for the training traces' log activity spread.
     trace_spread_ : ndarray of shape (n_kept,)
         Trace mode: log activity spread of the kept training traces.
+    styles_ : ndarray of shape (n_styles,) or None
+        Trace mode: the ``style`` labels of ``fit`` (None when fitted without).
+    trace_style_ : ndarray of shape (n_kept,) or None
+        Trace mode: the style of each kept training trace.
     crop_length_ : int
         Trace mode: frames of the critic's crops.
     warmup_ : int
@@ -366,7 +374,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         self.distribute = distribute
 
     # ---------------------------------------------------------------- public
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, style=None):
         """Train the GAN on windows ``X``, conditioned on ``y`` if given.
 
         Parameters
@@ -378,18 +386,24 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             Nothing (unconditional), a label per window, or spike counts per
             frame of each window; in trace mode (required), spike counts per
             frame of each trace, the shape of ``X`` with the same padding.
+        style : array-like of shape (n_traces,), default=None
+            Trace mode only: a label per trace (e.g. its dataset or indicator).
+            Both networks are told it (one-hot channels), so one GAN learns
+            the kinetics, transient size and noise of each style, and
+            ``sample(y=..., style=label)`` renders in that style. None: one
+            style for all traces.
 
         Returns
         -------
         self : CalciumGAN
         """
-        return self._fit(X, y)
+        return self._fit(X, y, style=style)
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X, y=None, style=None):
         """Train one more epoch (building the networks on the first call)."""
-        return self._fit(X, y, partial=True)
+        return self._fit(X, y, partial=True, style=style)
 
-    def sample(self, n_samples=1, y=None, random_state=None, like=None):
+    def sample(self, n_samples=1, y=None, random_state=None, like=None, style=None):
         """Generate windows (or, in trace mode, whole traces) in data units.
 
         Parameters
@@ -407,7 +421,15 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         like : array-like of shape (n_traces, n_frames_like), default=None
             Trace mode only: calcium traces (no spikes needed, any length,
             NaN-padded) whose baseline and noise SD set those of the rendered
-            trace of the same row; None takes those of random training traces.
+            trace of the same row; None takes those of random training traces
+            (of the ``style``, when given).
+        style : label or array-like of shape (n_traces,), default=None
+            Trace mode, for a GAN fitted with ``style``: the style (one of
+            ``styles_``) to render each trace in, one label for all or one
+            per trace. Without ``like`` the baseline, noise SD and spread come
+            from random training traces of that style too. None: each trace
+            takes the style of the random training trace it is scaled like
+            (with ``like``, a style must be given).
 
         Returns
         -------
@@ -420,11 +442,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         check_is_fitted(self)
         rng = check_random_state(random_state)
         if self.conditioning_ == "trains":
-            return self._sample_traces(y, like, rng)
-        if like is not None:
+            return self._sample_traces(y, like, rng, style)
+        if like is not None or style is not None:
             raise ValueError(
-                "like= sets the style of whole traces; this CalciumGAN was fitted on "
-                "windows (fs=None). Fit CalciumGAN(fs=...) on traces to use it."
+                "like= and style= set the style of whole traces; this CalciumGAN was "
+                "fitted on windows (fs=None). Fit CalciumGAN(fs=...) on traces to use them."
             )
         if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
@@ -532,9 +554,58 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             raise ValueError("spike windows y must be non-negative spike counts.")
         return y
 
-    def _learn_data(self, X, y):
+    def _check_fit_params(self, X, y, *, reset, style=None):
+        """``style``: one label per trace, trace mode only, known labels when training on."""
+        fitted_styles = None if reset else getattr(self, "styles_", None)
+        if style is None:
+            if fitted_styles is not None:
+                raise ValueError(
+                    f"this CalciumGAN was fitted with style labels {fitted_styles.tolist()}; "
+                    "pass style= (one label per trace) when training it further too."
+                )
+            return {}
+        if self.fs is None:
+            raise ValueError(
+                "style= labels whole traces; this CalciumGAN fits windows (fs=None). Set "
+                "fs for trace mode, or condition windows on labels with y instead."
+            )
+        style = np.asarray(style)
+        if style.ndim != 1 or len(style) != len(X):
+            raise ValueError(
+                f"style must hold one label per trace, shape ({len(X)},); got shape {style.shape}."
+            )
+        if not reset:
+            if fitted_styles is None:
+                raise ValueError(
+                    "this CalciumGAN was fitted without style labels; refit it "
+                    "(warm_start=False) to learn styles."
+                )
+            self._check_known_styles(style)
+        return {"style": style}
+
+    def _check_known_styles(self, style):
+        unknown = np.setdiff1d(np.unique(style), self.styles_)
+        if len(unknown):
+            raise ValueError(
+                f"style has labels {unknown[:10].tolist()} not seen in fit; this CalciumGAN "
+                f"knows the styles {self.styles_.tolist()}."
+            )
+
+    def _style_channels(self, style):
+        """One-hot style channels ``(n_traces, n_styles)`` (``(n, 0)`` without styles)."""
+        styles = getattr(self, "styles_", None)
+        if styles is None:
+            return np.zeros((len(style), 0), np.float32)
+        return (np.asarray(style)[:, None] == styles[None, :]).astype(np.float32)
+
+    def _n_trace_cond(self):
+        """Condition channels of the trace networks: spikes, two levels, the styles."""
+        styles = getattr(self, "styles_", None)
+        return _COND_CHANNELS + (0 if styles is None else len(styles))
+
+    def _learn_data(self, X, y, style=None):
         if self.fs is not None:
-            return self._learn_traces(X, y)
+            return self._learn_traces(X, y, style)
         self._fit_scaling(X)
         self.conditioning_ = self._conditioning_of(y)
         if self.conditioning_ == "label":
@@ -554,7 +625,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             return np.repeat(onehot[:, None, :], self.n_features_in_, axis=1)
         return np.asarray(y, dtype=np.float32)[..., None]
 
-    def _learn_traces(self, X, y):
+    def _learn_traces(self, X, y, style=None):
         """Trace mode: per-trace scales, crop sizes and the linear spike response."""
         fs = check_fs(self.fs)
         lengths = trace_lengths(X)
@@ -568,6 +639,14 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         self.spread_mean_ = float(spread.mean())
         self.spread_std_ = max(float(spread.std()), _MIN_LEVEL_STD)
         keep = check_random_state(self._seed).permutation(len(X))[:_MAX_KEPT_TRACES]
+        self.styles_ = self.trace_style_ = None
+        if style is not None:
+            self.styles_ = np.unique(style)
+            # every style keeps traces to draw scales from
+            missing = np.setdiff1d(self.styles_, style[keep])
+            keep = np.concatenate([keep, [np.flatnonzero(style == m)[0] for m in missing]])
+            keep = keep.astype(int)
+            self.trace_style_ = style[keep]
         self.trace_loc_, self.trace_scale_ = loc[keep], scale[keep]
         self.trace_spread_ = spread[keep]
         self.crop_length_ = int(min(max(round(self.crop_seconds * fs), 2), lengths.max()))
@@ -577,8 +656,22 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         )
         Z, S = self._normalised_traces(X, y, loc, scale)
         self.conditioning_ = "trains"
-        response, offset = _linear_response(Z, S, self.warmup_)
-        return {"response": response, "offset": offset}
+        if style is None:
+            response, offset = _linear_response(Z, S, self.warmup_)
+            return {"response": response[:, None], "offset": np.array([offset])}
+        # one linear model per style: its own kinetics and transient size from the start
+        fits = [
+            _linear_response(
+                [Z[i] for i in np.flatnonzero(style == label)],
+                [S[i] for i in np.flatnonzero(style == label)],
+                self.warmup_,
+            )
+            for label in self.styles_
+        ]
+        return {
+            "response": np.stack([f[0] for f in fits], axis=1),
+            "offset": np.array([f[1] for f in fits]),
+        }
 
     def _normalised_traces(self, X, y, loc, scale):
         """Unpadded calcium normalised by ``loc`` and ``scale`` (:func:`_trace_stats`) and
@@ -600,7 +693,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         )
         return np.clip(levels, -_MAX_LEVEL, _MAX_LEVEL).astype(np.float32)
 
-    def _build_model(self, response=None, offset=0.0):
+    def _build_model(self, response=None, offset=None):
         if self.conditioning_ == "trains":
             return self._build_trace_model(response, offset)
         arch = dict(
@@ -625,26 +718,35 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             n_dilated=n_dilated_layers(self.warmup_, self.kernel_size),
             response_length=self.warmup_,
             slow_frames=max(int(round(_SLOW_SECONDS * check_fs(self.fs))), 1),
-            n_cond=_COND_CHANNELS,
+            n_cond=self._n_trace_cond(),
+            n_styles=self._n_trace_cond() - _COND_CHANNELS,
             dtype=dtype,
         )
         self.critic_ = build_critic(
             self.crop_length_,
-            _COND_CHANNELS,
+            self._n_trace_cond(),
             filters=self.filters,
             kernel_size=self.kernel_size,
             depth=self.depth,
             dtype=dtype,
         )
+        n_cond = self._n_trace_cond()
+        offset = None if offset is None else np.atleast_1d(offset)
         if response is not None:
-            # kernel (taps, in, out); a causal conv's last tap is the current frame
+            # kernel (taps, in, out), one output per style; a causal conv's last
+            # tap is the current frame
             self.generator_.get_layer("gen_response").set_weights(
-                [response[::-1].reshape(-1, 1, 1).astype(np.float32)]
+                [response[::-1, None, :].astype(np.float32)]
             )
         skip = self.generator_.get_layer("gen_skip")
         kernel = np.zeros_like(skip.get_weights()[0])
-        kernel[0, _COND_CHANNELS, 0] = 1.0  # the first white-noise channel
-        skip.set_weights([kernel, np.array([offset], np.float32)])
+        kernel[0, n_cond, 0] = 1.0  # the first white-noise channel
+        bias = np.zeros(1, np.float32)
+        if offset is not None and len(offset) > 1:
+            kernel[0, n_cond - len(offset) : n_cond, 0] = offset  # the style channels
+        elif offset is not None:
+            bias[0] = offset[0]
+        skip.set_weights([kernel, bias])
         return self._assemble_model()
 
     def _assemble_model(self):
@@ -678,7 +780,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     def _stratify_labels(self, y):
         return y if self.conditioning_ == "label" else None
 
-    def _make_dataset(self, X, y, *, training, seed=None, **fit_params):
+    def _make_dataset(self, X, y, *, training, seed=None, style=None, **fit_params):
         if self.conditioning_ != "trains":
             return super()._make_dataset(X, y, training=training, seed=seed, **fit_params)
         loc, scale = _trace_stats(X)
@@ -696,7 +798,13 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         return _TraceCrops(
             Z,
             S,
-            self._noise_level(scale, _trace_spread(X, loc, scale)),
+            np.concatenate(
+                [
+                    self._noise_level(scale, _trace_spread(X, loc, scale)),
+                    self._style_channels(np.zeros(len(X)) if style is None else style),
+                ],
+                axis=1,
+            ),
             crop=self.crop_length_,
             warmup=self.warmup_,
             batch_size=self.batch_size,
@@ -705,7 +813,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             seed=0 if seed is None else seed,
         )
 
-    def _sample_traces(self, y, like, rng):
+    def _sample_traces(self, y, like, rng, style=None):
         """Trace mode of :meth:`sample`: render spike trains ``y`` in data units."""
         if y is None:
             raise ValueError(
@@ -714,8 +822,19 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             )
         y = check_spikes(y, name="y")
         n, T = y.shape
+        style = self._check_sample_style(style, n, like)
         if like is None:
-            idx = rng.randint(len(self.trace_loc_), size=n)
+            if style is None:
+                idx = rng.randint(len(self.trace_loc_), size=n)
+                if getattr(self, "trace_style_", None) is not None:
+                    style = self.trace_style_[idx]
+            else:
+                # a random kept training trace of each trace's style
+                idx = np.empty(n, dtype=int)
+                for label in np.unique(style):
+                    rows = np.flatnonzero(style == label)
+                    pool = np.flatnonzero(self.trace_style_ == label)
+                    idx[rows] = pool[rng.randint(len(pool), size=len(rows))]
             loc, scale = self.trace_loc_[idx], self.trace_scale_[idx]
             spread = self.trace_spread_[idx]
         else:
@@ -728,11 +847,14 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             loc, scale = _trace_stats(like)
             spread = _trace_spread(like, loc, scale)
         level = self._noise_level(scale, spread)
+        if style is not None:
+            level = np.concatenate([level, self._style_channels(style)], axis=1)
+        n_cond = self._n_trace_cond()
         out = np.empty((n, T))
         step = max(_SAMPLE_FRAMES // T, 1)
         for a in range(0, n, step):
             m = len(range(a, min(a + step, n)))
-            cond = np.empty((m, T, _COND_CHANNELS), np.float32)
+            cond = np.empty((m, T, n_cond), np.float32)
             cond[..., 0] = np.nan_to_num(y[a : a + m])
             cond[..., 1:] = level[a : a + m, None, :]
             noise = rng.standard_normal((m, T, _NOISE_CHANNELS)).astype(np.float32)
@@ -742,6 +864,31 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             out[a : a + m] = Z[..., 0] * scale[a : a + m, None] + loc[a : a + m, None]
         out[np.isnan(y)] = np.nan
         return out, y
+
+    def _check_sample_style(self, style, n, like):
+        """``style`` of :meth:`sample`: None, or one known label per trace."""
+        styles = getattr(self, "styles_", None)
+        if style is None:
+            if styles is not None and like is not None:
+                raise ValueError(
+                    "like= sets the scale but not the kinetics of the rendering; this "
+                    f"CalciumGAN was fitted with styles {styles.tolist()}: pass style= too."
+                )
+            return None
+        if styles is None:
+            raise ValueError(
+                "this CalciumGAN was fitted without style labels; fit it with "
+                "style=labels (one per trace) to render by style, or use like=."
+            )
+        style = np.asarray(style)
+        if style.ndim == 0:
+            style = np.repeat(style, n)
+        if style.ndim != 1 or len(style) != n:
+            raise ValueError(
+                f"style must be one label or one per spike train ({n}); got shape {style.shape}."
+            )
+        self._check_known_styles(style)
+        return style
 
     def _network_arrays(self, X, y):
         x = self._scale(X)[0][..., None]

@@ -297,6 +297,7 @@ def build_trace_generator(
     response_length,
     slow_frames,
     n_cond=2,
+    n_styles=0,
     dtype=None,
 ):
     """Whole-trace generator: spike trains -> normalised fluorescence, any length.
@@ -306,7 +307,8 @@ def build_trace_generator(
 
     - ``condition`` (``n_cond`` channels): spike counts per frame, the trace's
       standardised log noise level and (``n_cond=3``) its standardised log
-      activity spread (both constant over time);
+      activity spread (both constant over time), then (``n_styles > 0``) a
+      one-hot style label per trace, the last ``n_styles`` channels;
     - ``noise`` (``n_noise`` channels): white Gaussian noise per frame; a
       moving average of ``slow_frames`` frames of channel 0 is added as one
       more channel (slow fluctuations, baseline drift);
@@ -322,6 +324,10 @@ def build_trace_generator(
     a spike drive a transient that rises and decays, with nonlinearity for
     bursts, amplitude jitter and coloured noise. Its output layer starts at
     zero, so the untrained generator is the linear model.
+
+    With styles, ``gen_response`` holds one kernel per style and each trace
+    takes its own style's (``gen_response_select``), so each style starts
+    from its own linear model.
 
     Returns a ``keras.Model`` ``[condition, noise, code] -> (batch, n_frames, 1)``.
     """
@@ -340,13 +346,25 @@ def build_trace_generator(
         h = layers.Add(dtype=_policy(dtype), name=f"gen_residual{i}")([h, step])
     out = layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32", name="gen_out")(h)
     response = layers.Conv1D(
-        1,
+        max(n_styles, 1),
         response_length,
         padding="causal",
         use_bias=False,
         dtype="float32",
         name="gen_response",
     )(spikes)
+    if n_styles:
+        style = ChannelSlice(n_cond - n_styles, n_cond, name="gen_style")(cond)
+        response = layers.Multiply(dtype="float32", name="gen_response_style")([response, style])
+        response = layers.Conv1D(
+            1,
+            1,
+            use_bias=False,
+            kernel_initializer="ones",
+            trainable=False,
+            dtype="float32",
+            name="gen_response_select",
+        )(response)
     gain = layers.Dense(1, kernel_initializer="zeros", dtype="float32", name="gen_gain")(
         layers.Concatenate(name="gen_gain_inputs")([code, level])
     )
