@@ -1,0 +1,173 @@
+"""Rendered training pairs for a new preparation with few labelled neurons.
+
+The situation: a user's recordings come from a preparation no model has seen,
+and they have ground truth for a few neurons of it. Is it worth rendering more
+(calcium, spike train) pairs in that preparation's style and fine-tuning the
+pretrained network on them, rather than on the real neurons alone?
+
+For each dataset (default: the small ones of ../shared/data), the starting
+network is the fold model of the held-out run that never saw the dataset
+(``benchmarks/bench_heldout.py --save-models DIR``, folds as in its
+``FOLDS``). The dataset's neurons are split in two halves; each half in turn is
+the labelled part and the other half is scored (SpikeFinder correlation at the
+native frame rate, mean over the scored traces, then over the two halves).
+Four models per half:
+
+- ``base``: the fold model as it is;
+- ``real``: fine-tuned on the labelled neurons;
+- ``real+gan``: fine-tuned on the labelled neurons and ``--copies`` renderings
+  of their spike trains by a whole-trace ``CalciumGAN(fs=...)`` fitted on those
+  neurons (each copy a new draw of noise and per-trace code, in the style of
+  the labelled traces, ``like=``);
+- ``real+sim``: the same with the package's simulator instead of the GAN
+  (indicator kinetics, amplitude fitted per trace, noise matched; a new noise
+  draw per copy).
+
+Fine-tuning continues the fold model's network (``warm_start=True``, one
+network, no distillation, learning rate 1e-3, fixed seed) for the same number
+of gradient steps in every variant: ``--epochs`` passes over the augmented
+data, ``--epochs * (1 + copies)`` over the real neurons alone.
+
+Usage::
+
+    python benchmarks/bench_heldout.py --save-models runs/folds   # once, ~50 min
+    python benchmarks/bench_augment.py --models runs/folds [--datasets DS27 DS18 ...]
+        [--copies 3] [--epochs 2] [--gan-epochs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_heldout import FOLDS  # noqa: E402
+from bench_realism import indicator_kinetics  # noqa: E402
+from train_pretrained import DEFAULT_DATA, load_one  # noqa: E402
+
+from calgan_sklearn import CalciumGAN, load_model  # noqa: E402
+from calgan_sklearn.evaluation import reference_generators  # noqa: E402
+from calgan_sklearn.metrics import spikefinder_correlation  # noqa: E402
+
+#: Datasets of ../shared/data with at most 6 neurons, and one with 7.
+SMALL = [
+    "DS27-GCaMP6f-m-PV-vivo-V1",
+    "DS18-R-CaMP-m-CA3",
+    "DS22-OGB1-m-SST-V1",
+    "spikefinder-4",
+    "DS12-GCaMP6s-m-V1-neuropil-corrected",
+]
+
+
+def _rows(data, neurons):
+    idx = np.flatnonzero(np.isin(data.neuron, neurons))
+    per_trace = {k for k, v in data.items() if np.ndim(v) and len(v) == len(data.neuron)}
+    out = {k: (v[idx] if k in per_trace else v) for k, v in data.items()}
+    return type(data)(**out)
+
+
+def _score(model, test, fs):
+    rates = model.predict(test.calcium)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(np.nanmean(spikefinder_correlation(test.spikes, rates, fs, average=False)))
+
+
+def _fine_tune(folder, X, y, fs, units, epochs):
+    model = load_model(folder)
+    model.set_params(
+        fs=fs,
+        units=units,
+        warm_start=True,
+        ensemble_size=1,
+        distill_epochs=0,
+        epochs=epochs,
+        learning_rate=1e-3,
+        random_state=0,
+    )
+    return model.fit(X, y)
+
+
+def run_dataset(name, models, copies, epochs, gan_epochs):
+    fold = next(k for k, f in enumerate(FOLDS, 1) if name in f)
+    folder = Path(models) / f"fold{fold}"
+    data = load_one(DEFAULT_DATA, name, None)
+    fs = float(data.fs)
+    units = "arbitrary" if name.startswith("spikefinder-") else "dff"
+    neurons = np.unique(data.neuron)
+    np.random.default_rng(0).shuffle(neurons)
+    halves = [neurons[::2], neurons[1::2]]
+    scores = {k: [] for k in ("base", "real", "real+gan", "real+sim")}
+    gan_s = []
+    for h in range(2):
+        test, train = _rows(data, halves[h]), _rows(data, halves[1 - h])
+        base = load_model(folder).set_params(fs=fs, units=units)
+        scores["base"].append(_score(base, test, fs))
+        tuned = _fine_tune(folder, train.calcium, train.spikes, fs, units, epochs * (1 + copies))
+        scores["real"].append(_score(tuned, test, fs))
+        start = time.perf_counter()
+        gan = CalciumGAN(fs=fs, epochs=gan_epochs, random_state=0)
+        gan.fit(train.calcium, train.spikes)
+        gan_s.append(time.perf_counter() - start)
+        indicator = indicator_kinetics(train)[0] if "indicator" in train else "GCaMP6f"
+        sims = [
+            reference_generators(train.calcium, fs, indicator, random_state=k)["simulator"]
+            for k in range(1, copies + 1)
+        ]
+        renderings = {
+            "real+gan": [
+                gan.sample(y=train.spikes, like=train.calcium, random_state=k)[0]
+                for k in range(1, copies + 1)
+            ],
+            "real+sim": [sim(train.spikes.copy()) for sim in sims],
+        }
+        for label, copies_of in renderings.items():
+            Xs, ys = [train.calcium], [train.spikes]
+            for rendered in copies_of:
+                rendered = np.asarray(rendered, dtype=float)
+                rendered[np.isnan(train.calcium)] = np.nan
+                Xs.append(rendered)
+                ys.append(train.spikes)
+            tuned = _fine_tune(folder, np.vstack(Xs), np.vstack(ys), fs, units, epochs)
+            scores[label].append(_score(tuned, test, fs))
+        print(name, f"half {h}:", {k: round(v[-1], 3) for k, v in scores.items()}, flush=True)
+    row = {"dataset": name, "fs": fs, "neurons": len(neurons)}
+    row.update({k: float(np.mean(v)) for k, v in scores.items()})
+    row["gan_fit_s"] = float(np.mean(gan_s))
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", required=True, help="bench_heldout --save-models folder")
+    parser.add_argument("--datasets", nargs="+", default=SMALL)
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--gan-epochs", type=int, default=50)
+    parser.add_argument("--csv", default=None)
+    args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        rows = [
+            run_dataset(name, args.models, args.copies, args.epochs, args.gan_epochs)
+            for name in args.datasets
+        ]
+    table = pd.DataFrame(rows)
+    for col in ("real", "real+gan", "real+sim"):
+        table[f"{col} - base"] = table[col] - table["base"]
+    print(table.to_string(index=False, float_format="%.3f"))
+    print("\nmean:", table[["base", "real", "real+gan", "real+sim"]].mean().round(3).to_dict())
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()
