@@ -78,6 +78,16 @@ def _trace_spread(X, loc, scale):
     return out
 
 
+def _check_known(values, known, name, fitted):
+    """Raise if ``values`` hold labels outside ``known`` (the labels seen in fit)."""
+    unknown = np.setdiff1d(np.unique(values), known)
+    if len(unknown):
+        raise ValueError(
+            f"{name} has labels {unknown[:10].tolist()} not seen in fit; this CalciumGAN "
+            f"{fitted} {known.tolist()}."
+        )
+
+
 def _linear_response(Z, S, n_lags):
     """Least-squares causal kernel ``k`` and offset ``b`` with ``z ~ b + k * s``.
 
@@ -584,12 +594,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         return {"style": style}
 
     def _check_known_styles(self, style):
-        unknown = np.setdiff1d(np.unique(style), self.styles_)
-        if len(unknown):
-            raise ValueError(
-                f"style has labels {unknown[:10].tolist()} not seen in fit; this CalciumGAN "
-                f"knows the styles {self.styles_.tolist()}."
-            )
+        _check_known(style, self.styles_, "style", "knows the styles")
 
     def _style_channels(self, style):
         """One-hot style channels ``(n_traces, n_styles)`` (``(n, 0)`` without styles)."""
@@ -913,12 +918,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         return y
 
     def _check_known_labels(self, y):
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if len(unknown):
-            raise ValueError(
-                f"y has labels {unknown[:10].tolist()} not seen in fit; this CalciumGAN "
-                f"was fitted on {self.classes_.tolist()}."
-            )
+        _check_known(y, self.classes_, "y", "was fitted on")
 
     def _restore_model(self):
         if not hasattr(self, "_seed"):
