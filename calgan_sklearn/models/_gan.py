@@ -596,11 +596,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     def _check_known_styles(self, style):
         _check_known(style, self.styles_, "style", "knows the styles")
 
-    def _style_channels(self, style):
-        """One-hot style channels ``(n_traces, n_styles)`` (``(n, 0)`` without styles)."""
+    def _style_channels(self, style, n):
+        """One-hot style channels ``(n, n_styles)`` of ``n`` traces (``(n, 0)`` without styles)."""
         styles = getattr(self, "styles_", None)
         if styles is None:
-            return np.zeros((len(style), 0), np.float32)
+            return np.zeros((n, 0), np.float32)
         return (np.asarray(style)[:, None] == styles[None, :]).astype(np.float32)
 
     def _n_trace_cond(self):
@@ -665,14 +665,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             response, offset = _linear_response(Z, S, self.warmup_)
             return {"response": response[:, None], "offset": np.array([offset])}
         # one linear model per style: its own kinetics and transient size from the start
-        fits = [
-            _linear_response(
-                [Z[i] for i in np.flatnonzero(style == label)],
-                [S[i] for i in np.flatnonzero(style == label)],
-                self.warmup_,
-            )
-            for label in self.styles_
-        ]
+        rows = [np.flatnonzero(style == label) for label in self.styles_]
+        fits = [_linear_response([Z[i] for i in r], [S[i] for i in r], self.warmup_) for r in rows]
         return {
             "response": np.stack([f[0] for f in fits], axis=1),
             "offset": np.array([f[1] for f in fits]),
@@ -715,6 +709,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     def _build_trace_model(self, response, offset):
         """Trace generator and crop critic; the generator starts as the linear model."""
         dtype = self._dtype_policy()
+        n_cond = self._n_trace_cond()
         self.generator_ = build_trace_generator(
             _NOISE_CHANNELS,
             self.latent_dim,
@@ -723,19 +718,18 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             n_dilated=n_dilated_layers(self.warmup_, self.kernel_size),
             response_length=self.warmup_,
             slow_frames=max(int(round(_SLOW_SECONDS * check_fs(self.fs))), 1),
-            n_cond=self._n_trace_cond(),
-            n_styles=self._n_trace_cond() - _COND_CHANNELS,
+            n_cond=n_cond,
+            n_styles=n_cond - _COND_CHANNELS,
             dtype=dtype,
         )
         self.critic_ = build_critic(
             self.crop_length_,
-            self._n_trace_cond(),
+            n_cond,
             filters=self.filters,
             kernel_size=self.kernel_size,
             depth=self.depth,
             dtype=dtype,
         )
-        n_cond = self._n_trace_cond()
         offset = None if offset is None else np.atleast_1d(offset)
         if response is not None:
             # kernel (taps, in, out), one output per style; a causal conv's last
@@ -806,7 +800,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             np.concatenate(
                 [
                     self._noise_level(scale, _trace_spread(X, loc, scale)),
-                    self._style_channels(np.zeros(len(X)) if style is None else style),
+                    self._style_channels(style, len(X)),
                 ],
                 axis=1,
             ),
@@ -851,9 +845,10 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
                 )
             loc, scale = _trace_stats(like)
             spread = _trace_spread(like, loc, scale)
-        level = self._noise_level(scale, spread)
-        if style is not None:
-            level = np.concatenate([level, self._style_channels(style)], axis=1)
+        # style is None only for a GAN fitted without styles (no style channels)
+        level = np.concatenate(
+            [self._noise_level(scale, spread), self._style_channels(style, n)], axis=1
+        )
         n_cond = self._n_trace_cond()
         out = np.empty((n, T))
         step = max(_SAMPLE_FRAMES // T, 1)
