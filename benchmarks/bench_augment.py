@@ -50,7 +50,7 @@ import pandas as pd
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_heldout import FOLDS  # noqa: E402
-from bench_realism import indicator_kinetics  # noqa: E402
+from bench_realism import indicator_kinetics, neuron_rows  # noqa: E402
 from train_pretrained import DEFAULT_DATA, load_one  # noqa: E402
 
 from calgan_sklearn import CalciumGAN, load_model  # noqa: E402
@@ -65,13 +65,6 @@ SMALL = [
     "spikefinder-4",
     "DS12-GCaMP6s-m-V1-neuropil-corrected",
 ]
-
-
-def _rows(data, neurons):
-    idx = np.flatnonzero(np.isin(data.neuron, neurons))
-    per_trace = {k for k, v in data.items() if np.ndim(v) and len(v) == len(data.neuron)}
-    out = {k: (v[idx] if k in per_trace else v) for k, v in data.items()}
-    return type(data)(**out)
 
 
 def _score(model, test, fs):
@@ -101,14 +94,14 @@ def run_dataset(name, models, copies, epochs, gan_epochs):
     folder = Path(models) / f"fold{fold}"
     data = load_one(DEFAULT_DATA, name, None)
     fs = float(data.fs)
-    units = "arbitrary" if name.startswith("spikefinder-") else "dff"
+    units = str(data.units[0])  # one kind per dataset: SpikeFinder arbitrary, CASCADE dF/F
     neurons = np.unique(data.neuron)
     np.random.default_rng(0).shuffle(neurons)
     halves = [neurons[::2], neurons[1::2]]
     scores = {k: [] for k in ("base", "real", "real+gan", "real+sim")}
     gan_s = []
     for h in range(2):
-        test, train = _rows(data, halves[h]), _rows(data, halves[1 - h])
+        test, train = neuron_rows(data, halves[h]), neuron_rows(data, halves[1 - h])
         base = load_model(folder).set_params(fs=fs, units=units)
         scores["base"].append(_score(base, test, fs))
         tuned = _fine_tune(folder, train.calcium, train.spikes, fs, units, epochs * (1 + copies))

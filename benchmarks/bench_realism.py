@@ -83,12 +83,21 @@ def find_dataset(root, prefix):
     return matches[0]
 
 
-def keep_neurons(data, n, rng):
-    neurons = np.unique(data.neuron)
-    chosen = rng.choice(neurons, min(n, len(neurons)), replace=False)
-    idx = np.flatnonzero(np.isin(data.neuron, chosen))
+def neuron_rows(data, neurons):
+    """The traces of ``neurons`` (every per-trace field; the others as they are)."""
+    idx = np.flatnonzero(np.isin(data.neuron, neurons))
     per_trace = {k for k, v in data.items() if np.ndim(v) and len(v) == len(data.neuron)}
     return Bunch(**{k: (v[idx] if k in per_trace else v) for k, v in data.items()})
+
+
+def keep_neurons(data, n, rng):
+    neurons = np.unique(data.neuron)
+    return neuron_rows(data, rng.choice(neurons, min(n, len(neurons)), replace=False))
+
+
+def _like(candidates, spikes):
+    """The calcium array of ``candidates`` with one trace per spike train, else None."""
+    return next((c for c in candidates if len(c) == len(spikes)), None)
 
 
 def indicator_kinetics(train):
@@ -113,8 +122,7 @@ def trace_gan(train, epochs=30, random_state=0, like=()):
     styles = [train.calcium, *like]
 
     def render(spikes):
-        style = next((c for c in styles if len(c) == len(spikes)), None)
-        return gan.sample(y=spikes, like=style, random_state=random_state)[0]
+        return gan.sample(y=spikes, like=_like(styles, spikes), random_state=random_state)[0]
 
     return render
 
@@ -141,9 +149,7 @@ def styled_trace_gan(splits, epochs=30, random_state=0):
         styles = [train.calcium, test.calcium]
 
         def render(spike_trains):
-            like = next((c for c in styles if len(c) == len(spike_trains)), None)
-            if like is None:
-                return gan.sample(y=spike_trains, style=name, random_state=random_state)[0]
+            like = _like(styles, spike_trains)
             return gan.sample(y=spike_trains, like=like, style=name, random_state=random_state)[0]
 
         return render
