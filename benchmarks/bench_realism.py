@@ -45,7 +45,7 @@ Usage::
 
     python benchmarks/bench_realism.py [--data ../shared/data] [--max-neurons 6]
         [--datasets DS09 DS14 ...] [--generator {gan,gan-styles,module:function}]
-        [--gan-epochs 30] [--tstr {deep,oasis,none}]
+        [--gan-epochs 30] [--gan-param mixed_precision=True] [--tstr {deep,oasis,none}]
 """
 
 from __future__ import annotations
@@ -53,10 +53,12 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import sys
 import time
 import warnings
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
@@ -70,7 +72,11 @@ from calgan_sklearn.evaluation import (
     split_neurons,
     tstr_score,
 )
+from calgan_sklearn.models._base import gpu_available
 from calgan_sklearn.signal import pad_traces
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_inference import _parse_params  # noqa: E402
 
 DATASETS = ["DS09", "DS14", "DS18", "DS02", "DS31"]  # GCaMP6f, GCaMP6s, R-CaMP, OGB-1, jGCaMP8m
 REPO = Path(__file__).resolve().parents[1]
@@ -110,14 +116,15 @@ def indicator_kinetics(train):
     return dict(INDICATORS["GCaMP6f"], decay=decay), f"GCaMP6f, decay {decay:.2f} s (fitted)"
 
 
-def trace_gan(train, epochs=30, random_state=0, like=()):
+def trace_gan(train, epochs=30, random_state=0, like=(), **params):
     """A whole-trace ``CalciumGAN`` fitted on ``train``, as a generator.
 
     ``like`` lists calcium arrays (e.g. the held-out neurons' traces): spikes
     with as many traces as one of them are rendered in its style
     (``sample(like=...)``), others in that of random training traces.
+    ``params`` go to ``CalciumGAN`` (e.g. ``mixed_precision=True``).
     """
-    gan = CalciumGAN(fs=train.fs, epochs=epochs, random_state=random_state)
+    gan = CalciumGAN(fs=train.fs, epochs=epochs, random_state=random_state, **params)
     gan.fit(train.calcium, train.spikes)
     styles = [train.calcium, *like]
 
@@ -127,7 +134,7 @@ def trace_gan(train, epochs=30, random_state=0, like=()):
     return render
 
 
-def styled_trace_gan(splits, epochs=30, random_state=0):
+def styled_trace_gan(splits, epochs=30, random_state=0, **params):
     """One whole-trace ``CalciumGAN`` for all datasets, told each trace's dataset.
 
     ``splits`` maps dataset names to ``(train, test)`` Bunches (same ``fs``);
@@ -141,7 +148,7 @@ def styled_trace_gan(splits, epochs=30, random_state=0):
     calcium = pad_traces([row for t in trains for row in t.calcium])
     spikes = pad_traces([row for t in trains for row in t.spikes])
     style = np.concatenate([[name] * len(t.calcium) for name, t in zip(splits, trains)])
-    gan = CalciumGAN(fs=fs, epochs=epochs, random_state=random_state)
+    gan = CalciumGAN(fs=fs, epochs=epochs, random_state=random_state, **params)
     gan.fit(calcium, spikes, style=style)
 
     def generator_for(name):
@@ -157,11 +164,11 @@ def styled_trace_gan(splits, epochs=30, random_state=0):
     return gan, generator_for
 
 
-def load_generator(spec, epochs=30):
+def load_generator(spec, epochs=30, **params):
     if not spec:
         return None
     if spec == "gan":
-        return functools.partial(trace_gan, epochs=epochs)
+        return functools.partial(trace_gan, epochs=epochs, **params)
     module, _, function = spec.partition(":")
     return getattr(importlib.import_module(module), function)
 
@@ -195,12 +202,24 @@ def main(argv=None):
         help="gan, gan-styles or module:function, see the docstring",
     )
     parser.add_argument("--gan-epochs", type=int, default=30, help="with --generator gan")
+    parser.add_argument(
+        "--gan-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a CalciumGAN parameter for --generator gan or gan-styles, e.g. "
+        "mixed_precision=True; repeatable",
+    )
     parser.add_argument("--tstr", choices=["deep", "oasis", "none"], default="deep")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
 
+    gan_params = _parse_params(args.gan_param)
+    print(f"Keras backend {keras.backend.backend()}, GPU: {gpu_available()}", flush=True)
     styled = args.generator == "gan-styles"
-    make_generator = None if styled else load_generator(args.generator, args.gan_epochs)
+    make_generator = (
+        None if styled else load_generator(args.generator, args.gan_epochs, **gan_params)
+    )
     rng = np.random.default_rng(args.random_state)
     splits = {}
     for prefix in args.datasets:
@@ -213,7 +232,9 @@ def main(argv=None):
         splits[folder.name] = split_neurons(data, args.test_size, random_state=args.random_state)
     if styled:
         start = time.perf_counter()
-        _, generator_for = styled_trace_gan(splits, args.gan_epochs, args.random_state)
+        _, generator_for = styled_trace_gan(
+            splits, args.gan_epochs, args.random_state, **gan_params
+        )
         styled_s = time.perf_counter() - start
         print(f"one GAN for {len(splits)} datasets trained in {styled_s:.0f} s", flush=True)
     tables = []

@@ -312,13 +312,14 @@ def gpu_available():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def require_tensorflow(what):
-    """Raise a clear error when ``what`` needs TensorFlow and Keras runs another backend."""
+def require_backend(what, backends=("tensorflow",)):
+    """Raise a clear error when ``what`` needs one of ``backends`` and Keras runs another."""
     backend = keras.backend.backend()
-    if backend != "tensorflow":
+    if backend not in backends:
+        names = " or ".join(repr(b) for b in backends)
         raise RuntimeError(
-            f"{what} needs Keras's TensorFlow backend, but Keras runs on {backend!r}; "
-            "install tensorflow and set KERAS_BACKEND=tensorflow (before keras is imported)."
+            f"{what} needs Keras's {names} backend, but Keras runs on {backend!r}; install "
+            f"{backends[0]} and set KERAS_BACKEND={backends[0]} (before keras is imported)."
         )
 
 
@@ -388,8 +389,8 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
 
     _monitor = "val_loss"
     _min_samples = 2
-    #: Why training this estimator needs TensorFlow, or None where any Keras backend does.
-    _needs_tensorflow = None
+    #: Keras backends this estimator trains on (its train step's), or None for any.
+    _training_backends = None
     #: Sentences an estimator adds to the description of a common parameter.
     _parameter_notes: dict[str, str] = {}
 
@@ -436,12 +437,12 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
         return self
 
     def _check_backend(self):
-        """Raise, before any work, if training needs TensorFlow but Keras runs another backend."""
+        """Raise, before any work, if training needs a Keras backend other than the one running."""
         name = type(self).__name__
-        if self._needs_tensorflow:
-            require_tensorflow(f"Training {name} ({self._needs_tensorflow})")
+        if self._training_backends:
+            require_backend(f"Training {name}", self._training_backends)
         if self.distribute:
-            require_tensorflow(f"{name}(distribute=True) (tf.distribute.MirroredStrategy)")
+            require_backend(f"{name}(distribute=True) (tf.distribute.MirroredStrategy)")
 
     def _finish_fit(self, train, *, seed, partial):
         """Hook run after training on ``train`` (an ``(X, y, fit_params)`` triple); no-op."""

@@ -315,7 +315,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
 
     _keras_attributes = ("generator_", "critic_")
     _monitor = "val_w_dist"
-    _needs_tensorflow = "its WGAN-GP train_step uses tf.GradientTape"
+    _training_backends = ("tensorflow", "jax")  # ConditionalWGAN's train steps
 
     _parameter_notes = {
         "learning_rate": "Both networks use it, with ``beta_1=0.5, beta_2=0.9``.",
@@ -773,7 +773,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         model.compile(
             d_optimizer=self._make_optimizer(beta_1=0.5, beta_2=0.9),
             g_optimizer=self._make_optimizer(beta_1=0.5, beta_2=0.9),
-            jit_compile=self.jit_compile,
+            jit_compile=self._jit_compile(),
         )
 
     def _stratify_labels(self, y):

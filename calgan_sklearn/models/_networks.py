@@ -432,15 +432,32 @@ def copy_trunk_weights(source, target, prefix="trunk"):
     return n
 
 
+class _OptimizerPair:
+    """The critic's and the generator's optimizers, seen as one by Keras's JAX
+    trainer: it carries ``model.optimizer.variables`` through its jitted steps
+    as state and writes them back into the variables after ``fit``."""
+
+    built = True
+
+    def __init__(self, *optimizers):
+        self.optimizers = optimizers
+
+    @property
+    def variables(self):
+        return [v for opt in self.optimizers for v in opt.variables]
+
+
 class ConditionalWGAN(keras.Model):
     """(Conditional) Wasserstein GAN with gradient penalty, trained by ``fit``.
 
-    Holds a generator and a critic and implements ``train_step`` (TensorFlow
-    backend, ``tf.GradientTape``): ``n_critic`` critic updates with the WGAN-GP
-    loss, then one generator update. Batches are ``x`` (unconditional) or
+    Holds a generator and a critic and implements ``train_step``: ``n_critic``
+    critic updates with the WGAN-GP loss, then one generator update. The losses
+    are written once in ``keras.ops``; the updates are TensorFlow's
+    (``tf.GradientTape``) or JAX's (stateless, jitted, ``jax.value_and_grad``)
+    depending on the Keras backend. Batches are ``x`` (unconditional) or
     ``(x, condition)`` with ``x`` of shape ``(batch, window_length, 1)`` and the
-    condition ``(batch, window_length, n_cond_channels)``. ``test_step`` reports
-    the critic's Wasserstein estimate ``w_dist`` on validation data.
+    condition ``(batch, window_length, n_cond_channels)``. ``test_step``
+    reports the critic's Wasserstein estimate ``w_dist`` on validation data.
 
     This object exists for training only; the estimator persists the generator
     and critic, which are plain functional models.
@@ -468,6 +485,7 @@ class ConditionalWGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.gp_tracker = keras.metrics.Mean(name="gp")
         self.w_tracker = keras.metrics.Mean(name="w_dist")
+        self.built = True  # its networks are; nothing to build from data
 
     @property
     def metrics(self):
@@ -479,6 +497,11 @@ class ConditionalWGAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer.build(self.critic.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        if keras.backend.backend() == "jax":
+            self.optimizer = _OptimizerPair(d_optimizer, g_optimizer)
+            at = {id(v): i for i, v in enumerate(self.trainable_variables)}
+            self._critic_index = [at[id(v)] for v in self.critic.trainable_variables]
+            self._generator_index = [at[id(v)] for v in self.generator.trainable_variables]
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
@@ -486,88 +509,190 @@ class ConditionalWGAN(keras.Model):
     @staticmethod
     def _unpack(data):
         if isinstance(data, (tuple, list)):
-            return data[0], (data[1] if len(data) > 1 else None)
-        return data, None
+            real, cond = data[0], (data[1] if len(data) > 1 else None)
+        else:
+            real, cond = data, None
+        return ops.cast(real, "float32"), cond
 
+    # ------------------------------------------------- losses (any backend)
     def _generate(self, batch, cond, training):
         z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
         inputs = z if cond is None else [z, cond]
         return self.generator(inputs, training=training)
 
     def _score(self, x, cond, training):
-        import tensorflow as tf
-
-        x = tf.cast(x, tf.float32)
+        x = ops.cast(x, "float32")
         if cond is not None:
-            x = tf.concat([x, tf.cast(cond, tf.float32)], axis=-1)
-        return tf.cast(self.critic(x, training=training), tf.float32)
+            x = ops.concatenate([x, ops.cast(cond, "float32")], axis=-1)
+        return ops.cast(self.critic(x, training=training), "float32")
 
     def _gradient_penalty(self, real, fake, cond):
-        import tensorflow as tf
+        eps = keras.random.uniform((ops.shape(real)[0], 1, 1), seed=self.seed_generator)
+        mixed = eps * real + (1.0 - eps) * ops.cast(fake, "float32")
+        grads = _input_gradient(lambda m: self._score(m, cond, training=True), mixed)
+        norm = ops.sqrt(ops.sum(ops.square(grads), axis=[1, 2]) + 1e-12)
+        return ops.mean(ops.square(norm - 1.0))
 
-        batch = tf.shape(real)[0]
-        eps = keras.random.uniform((batch, 1, 1), seed=self.seed_generator)
-        mixed = eps * real + (1.0 - eps) * tf.cast(fake, tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(mixed)
-            score = self._score(mixed, cond, training=True)
-        grads = tape.gradient(score, mixed)
-        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2]) + 1e-12)
-        return tf.reduce_mean(tf.square(norm - 1.0))
+    def _critic_loss(self, real, cond):
+        fake = self._generate(ops.shape(real)[0], cond, training=True)
+        d_real = self._score(real, cond, training=True)
+        d_fake = self._score(fake, cond, training=True)
+        gp = self._gradient_penalty(real, fake, cond)
+        w_dist = ops.mean(d_real) - ops.mean(d_fake)
+        # small drift term keeps critic scores near zero (Karras et al. 2018)
+        loss = -w_dist + self.gp_weight * gp + 1e-3 * ops.mean(ops.square(d_real))
+        return loss, {"gp": gp, "w_dist": w_dist}
 
-    def _critic_step(self, real, cond):
-        import tensorflow as tf
+    def _generator_loss(self, real, cond):
+        fake = self._generate(ops.shape(real)[0], cond, training=True)
+        return -ops.mean(self._score(fake, cond, training=True)), {}
 
-        batch = tf.shape(real)[0]
-        with tf.GradientTape() as tape:
-            fake = self._generate(batch, cond, training=True)
-            d_real = self._score(real, cond, training=True)
-            d_fake = self._score(fake, cond, training=True)
-            gp = self._gradient_penalty(real, fake, cond)
-            w_dist = tf.reduce_mean(d_real) - tf.reduce_mean(d_fake)
-            # small drift term keeps critic scores near zero (Karras et al. 2018)
-            loss = -w_dist + self.gp_weight * gp + 1e-3 * tf.reduce_mean(tf.square(d_real))
-            scaled = self.d_optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, self.critic.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
-        return loss, gp, w_dist
+    def _validation_distance(self, real, cond):
+        fake = self._generate(ops.shape(real)[0], cond, training=False)
+        return ops.mean(self._score(real, cond, False)) - ops.mean(self._score(fake, cond, False))
 
-    def _generator_step(self, batch, cond):
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            fake = self._generate(batch, cond, training=True)
-            loss = -tf.reduce_mean(self._score(fake, cond, training=True))
-            scaled = self.g_optimizer.scale_loss(loss)
-        grads = tape.gradient(scaled, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        return loss
-
-    def train_step(self, data):
-        import tensorflow as tf
-
-        real, cond = self._unpack(data)
-        real = tf.cast(real, tf.float32)
-        for _ in range(self.n_critic):
-            d_loss, gp, w_dist = self._critic_step(real, cond)
-        g_loss = self._generator_step(tf.shape(real)[0], cond)
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.gp_tracker.update_state(gp)
-        self.w_tracker.update_state(w_dist)
+    def _log(self, d_loss, g_loss, gp, w_dist):
+        for tracker, value in zip(self.metrics, [d_loss, g_loss, gp, w_dist]):
+            tracker.update_state(value)
         return {m.name: m.result() for m in self.metrics}
 
-    def test_step(self, data):
+    # ------------------------------------------------------------ steps
+    def train_step(self, *args):
+        # TensorFlow's trainer passes (data); JAX's passes (state, data) and
+        # takes the new state back
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
+        return self._tf_train_step(*args)
+
+    def test_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._jax_test_step(*args)
+        real, cond = self._unpack(*args)
+        self.w_tracker.update_state(self._validation_distance(real, cond))
+        return {"w_dist": self.w_tracker.result()}
+
+    def _tf_train_step(self, data):
+        real, cond = self._unpack(data)
+        for _ in range(self.n_critic):
+            d_loss, d_logs = self._tf_update(
+                self._critic_loss, self.d_optimizer, self.critic, real, cond
+            )
+        g_loss, _ = self._tf_update(
+            self._generator_loss, self.g_optimizer, self.generator, real, cond
+        )
+        return self._log(d_loss, g_loss, d_logs["gp"], d_logs["w_dist"])
+
+    @staticmethod
+    def _tf_update(loss_fn, optimizer, network, real, cond):
         import tensorflow as tf
 
+        with tf.GradientTape() as tape:
+            loss, logs = loss_fn(real, cond)
+            scaled = optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, network.trainable_variables)
+        optimizer.apply_gradients(zip(grads, network.trainable_variables))
+        return loss, logs
+
+    def _jax_train_step(self, state, data):
+        trainable, non_trainable, optimizer_values, metric_values = state
+        n = len(self.d_optimizer.variables)
+        d_values, g_values = optimizer_values[:n], optimizer_values[n:]
         real, cond = self._unpack(data)
-        real = tf.cast(real, tf.float32)
-        fake = self._generate(tf.shape(real)[0], cond, training=False)
-        w_dist = tf.reduce_mean(self._score(real, cond, False)) - tf.reduce_mean(
-            self._score(fake, cond, False)
+        for _ in range(self.n_critic):
+            d_loss, d_logs, trainable, non_trainable, d_values = self._jax_update(
+                self._critic_loss,
+                self.d_optimizer,
+                d_values,
+                self._critic_index,
+                trainable,
+                non_trainable,
+                real,
+                cond,
+            )
+        g_loss, _, trainable, non_trainable, g_values = self._jax_update(
+            self._generator_loss,
+            self.g_optimizer,
+            g_values,
+            self._generator_index,
+            trainable,
+            non_trainable,
+            real,
+            cond,
         )
-        self.w_tracker.update_state(w_dist)
-        return {"w_dist": self.w_tracker.result()}
+        logs, metric_values = _stateless(
+            self.metrics_variables,
+            metric_values,
+            lambda: self._log(d_loss, g_loss, d_logs["gp"], d_logs["w_dist"]),
+        )
+        state = (trainable, non_trainable, [*d_values, *g_values], metric_values)
+        return logs, state
+
+    def _jax_update(self, loss_fn, optimizer, opt_values, index, trainable, non_trainable, *args):
+        """One optimizer step on ``trainable[index]`` (one network's weights), stateless."""
+        import jax
+
+        variables = [*self.trainable_variables, *self.non_trainable_variables]
+
+        def scaled_loss(params, non_trainable):
+            values = list(trainable)
+            for i, p in zip(index, params):
+                values[i] = p
+            (loss, logs), new = _stateless(
+                variables, [*values, *non_trainable], lambda: loss_fn(*args)
+            )
+            scaled, _ = _stateless(
+                optimizer.variables, opt_values, lambda: optimizer.scale_loss(loss)
+            )
+            return scaled, (loss, logs, new[len(values) :])
+
+        params = [trainable[i] for i in index]
+        grad_fn = jax.value_and_grad(scaled_loss, has_aux=True)
+        (_, (loss, logs, non_trainable)), grads = grad_fn(params, non_trainable)
+        params, opt_values = optimizer.stateless_apply(opt_values, grads, params)
+        trainable = list(trainable)
+        for i, p in zip(index, params):
+            trainable[i] = p
+        return loss, logs, trainable, non_trainable, opt_values
+
+    def _jax_test_step(self, state, data):
+        trainable, non_trainable, metric_values = state
+        real, cond = self._unpack(data)
+        variables = [*self.trainable_variables, *self.non_trainable_variables]
+        w_dist, new = _stateless(
+            variables,
+            [*trainable, *non_trainable],
+            lambda: self._validation_distance(real, cond),
+        )
+
+        def log():
+            self.w_tracker.update_state(w_dist)
+            return {"w_dist": self.w_tracker.result()}
+
+        logs, metric_values = _stateless(self.metrics_variables, metric_values, log)
+        return logs, (trainable, new[len(trainable) :], metric_values)
+
+
+def _stateless(variables, values, fn):
+    """Run ``fn()`` with ``variables`` read as ``values``; return its result and
+    the variables' values after it (what it assigned, e.g. a seed generator's
+    state), without touching the variables themselves."""
+    with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+        out = fn()
+    return out, [scope.get_current_value(v) for v in variables]
+
+
+def _input_gradient(fn, x):
+    """Gradient of ``sum(fn(x))`` with respect to the tensor ``x``."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.grad(lambda m: ops.sum(fn(m)))(x)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = fn(x)
+    return tape.gradient(out, x)
 
 
 class TraceWGAN(ConditionalWGAN):
@@ -600,13 +725,11 @@ class TraceWGAN(ConditionalWGAN):
         self.warmup = int(warmup)
 
     def _generate(self, batch, cond, training):
-        import tensorflow as tf
-
-        frames = tf.shape(cond)[1]
+        frames = ops.shape(cond)[1]
         noise = keras.random.normal((batch, frames, self.n_noise), seed=self.seed_generator)
         code = keras.random.normal((batch, 1, self.latent_dim), seed=self.seed_generator)
-        code = tf.broadcast_to(code, (batch, frames, self.latent_dim))
-        return self.generator([tf.cast(cond, tf.float32), noise, code], training=training)
+        code = ops.broadcast_to(code, (batch, frames, self.latent_dim))
+        return self.generator([ops.cast(cond, "float32"), noise, code], training=training)
 
     def _score(self, x, cond, training):
         return super()._score(x[:, self.warmup :], cond[:, self.warmup :], training)
