@@ -556,6 +556,10 @@ class ConditionalWGAN(keras.Model):
             tracker.update_state(value)
         return {m.name: m.result() for m in self.metrics}
 
+    def _log_validation(self, w_dist):
+        self.w_tracker.update_state(w_dist)
+        return {"w_dist": self.w_tracker.result()}
+
     # ------------------------------------------------------------ steps
     def train_step(self, *args):
         # TensorFlow's trainer passes (data); JAX's passes (state, data) and
@@ -568,8 +572,7 @@ class ConditionalWGAN(keras.Model):
         if keras.backend.backend() == "jax":
             return self._jax_test_step(*args)
         real, cond = self._unpack(*args)
-        self.w_tracker.update_state(self._validation_distance(real, cond))
-        return {"w_dist": self.w_tracker.result()}
+        return self._log_validation(self._validation_distance(real, cond))
 
     def _tf_train_step(self, data):
         real, cond = self._unpack(data)
@@ -663,12 +666,9 @@ class ConditionalWGAN(keras.Model):
             [*trainable, *non_trainable],
             lambda: self._validation_distance(real, cond),
         )
-
-        def log():
-            self.w_tracker.update_state(w_dist)
-            return {"w_dist": self.w_tracker.result()}
-
-        logs, metric_values = _stateless(self.metrics_variables, metric_values, log)
+        logs, metric_values = _stateless(
+            self.metrics_variables, metric_values, lambda: self._log_validation(w_dist)
+        )
         return logs, (trainable, new[len(trainable) :], metric_values)
 
 
