@@ -1,0 +1,1 @@
+"""The distilled, faster variant of the pretrained model (``load_pretrained(fast=True)``)."""
