@@ -1,0 +1,148 @@
+"""Re-spread saved fold models' group totals with other timing-placement settings.
+
+Usage::
+
+    python benchmarks/bench_heldout.py --save-models runs/m      # train and keep the 8 fold models
+    python benchmarks/placement_sweep.py runs/m                  # the default sweep
+    python benchmarks/placement_sweep.py runs/m --variants '[{"sigma": 1.5}, {"even": 1}]'
+
+Above 20 Hz, :class:`~calgan_sklearn.models._inference.DeepSpikeInference` runs its
+network on groups of frames and spreads each group's expected spikes over the
+frames where the calcium rises (:func:`calgan_sklearn.signal.spread_groups_by_rise`).
+This script predicts every held-out dataset with a group size above one frame at
+its native rate (as ``bench_heldout.py`` does), captures the network's group
+totals, spreads them again with each variant and prints the SpikeFinder
+correlation per dataset and the mean over datasets. A variant is a dict of
+``spread_groups_by_rise`` arguments, ``{"sigma_factor": c}`` for ``sigma = c *``
+group size, ``{"even": 1}`` for the even spread (``refine_timing=False``) or
+``{"oracle": 1}`` for each group's total placed on its true spikes (a reference,
+not a method). The ``default`` column reproduces ``bench_heldout.py``'s deep
+correlations for the same models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_heldout import FOLDS  # noqa: E402
+from train_pretrained import DEFAULT_DATA, load_one  # noqa: E402
+
+VARIANTS = [
+    {"even": 1},
+    {"oracle": 1},
+    {"sigma": 1.5},
+    {"sigma": 5},
+    {"sigma_factor": 0.5},
+    {"threshold": 1},
+    {"threshold": 3},
+    {"floor": 0.25},
+    {"floor": 0.5},
+    {"floor": 2},
+    {"sigma": 2, "threshold": 1, "floor": 0.5},
+]
+
+
+def spread(variant, totals, calcium, factor, spikes):
+    """Spread ``totals`` (one per group of ``factor`` frames) over ``calcium``'s frames."""
+    from calgan_sklearn.signal import spread_groups, spread_groups_by_rise
+
+    n = len(calcium)
+    if variant.get("even"):
+        return spread_groups(totals, factor, n)
+    if variant.get("oracle"):
+        even = spread_groups(totals, factor, n).astype(np.float64)
+        true = np.nan_to_num(spikes[:n]).astype(np.float64)
+        group = np.arange(n) // factor
+        per_group = np.bincount(group, true)[group]
+        share = np.where(per_group > 0, true / np.maximum(per_group, 1e-12) * factor, 1.0)
+        return even * share
+    kwargs = dict(variant)
+    if "sigma_factor" in kwargs:
+        kwargs["sigma"] = max(1.0, kwargs.pop("sigma_factor") * factor)
+    return spread_groups_by_rise(totals, calcium, factor, **kwargs)
+
+
+def sweep_dataset(model, test, variants):
+    """Correlations of the model's default placement and of each variant on ``test``."""
+    import calgan_sklearn.models._inference as inference
+    from calgan_sklearn.evaluation import score_rates
+
+    fs = float(test.fs)
+    units = np.unique(test.units) if test.get("units") is not None else []
+    model.set_params(fs=fs, **({"units": str(units[0])} if len(units) == 1 else {}))
+    captured = []
+    original = inference.spread_groups_by_rise
+
+    def capture(totals, calcium, factor, **kwargs):
+        captured.append((np.array(totals, dtype=np.float64), np.array(calcium), factor))
+        return original(totals, calcium, factor, **kwargs)
+
+    inference.spread_groups_by_rise = capture
+    try:
+        default = model.predict(test.calcium)
+    finally:
+        inference.spread_groups_by_rise = original
+    scores = {"default": score_rates(test.spikes, default, fs, neuron=test.neuron)}
+    # chunks run in threads: find each captured trace by its values
+    lengths = np.isfinite(test.calcium).sum(axis=1)
+    for variant in variants:
+        rates = np.full(test.calcium.shape, np.nan, dtype=np.float32)
+        for totals, calcium, factor in captured:
+            n = len(calcium)
+            i = next(
+                i
+                for i in np.flatnonzero(lengths == n)
+                if np.array_equal(test.calcium[i, :n].astype(calcium.dtype), calcium)
+            )
+            rates[i, :n] = spread(variant, totals, calcium, factor, test.spikes[i])
+        scores[json.dumps(variant)] = score_rates(test.spikes, rates, fs, neuron=test.neuron)
+    return scores
+
+
+def main(argv=None):
+    from calgan_sklearn import load_model
+    from calgan_sklearn.models._inference import network_rate
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", type=Path, help="folder of bench_heldout.py --save-models")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--variants", default=None, help="a JSON list of dicts")
+    parser.add_argument("--json", type=Path, default=None, help="write all scores here")
+    args = parser.parse_args(argv)
+    variants = json.loads(args.variants) if args.variants else VARIANTS
+
+    results = {}
+    for k, fold in enumerate(FOLDS, 1):
+        model = load_model(args.models / f"fold{k}")
+        for name in fold:
+            test = load_one(args.data, name, None)
+            if network_rate(float(test.fs))[0] == 1:
+                continue  # one frame per group: nothing to place
+            scores = sweep_dataset(model, test, variants)
+            results[name] = {v: {m: float(x) for m, x in s.items()} for v, s in scores.items()}
+            row = " ".join(f"{s['correlation']:.3f}" for s in scores.values())
+            print(f"{name:38s} {float(test.fs):5.0f} Hz  {row}", flush=True)
+    names = list(next(iter(results.values())))
+    default = np.array([r["default"]["correlation"] for r in results.values()])
+    print(f"\nmean correlation over {len(results)} datasets, default {default.mean():.4f}:")
+    for v in names[1:]:
+        r = np.array([res[v]["correlation"] for res in results.values()])
+        print(
+            f"{v:45s} {r.mean():.4f} ({r.mean() - default.mean():+.4f}; "
+            f"better on {int((r > default + 1e-4).sum())} of {len(r)})"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
