@@ -74,11 +74,9 @@ def spread(variant, totals, calcium, factor, spikes):
 def sweep_dataset(model, test, variants):
     """Correlations of the model's default placement and of each variant on ``test``."""
     import calgan_sklearn.models._inference as inference
-    from calgan_sklearn.evaluation import score_rates
+    from calgan_sklearn.evaluation import _predict_params, score_rates
 
     fs = float(test.fs)
-    units = np.unique(test.units) if test.get("units") is not None else []
-    model.set_params(fs=fs, **({"units": str(units[0])} if len(units) == 1 else {}))
     captured = []
     original = inference.spread_groups_by_rise
 
@@ -88,7 +86,8 @@ def sweep_dataset(model, test, variants):
 
     inference.spread_groups_by_rise = capture
     try:
-        default = model.predict(test.calcium)
+        with _predict_params(model, test):  # the test data's fs and units, as in bench_heldout
+            default = model.predict(test.calcium)
     finally:
         inference.spread_groups_by_rise = original
     scores = {"default": score_rates(test.spikes, default, fs, neuron=test.neuron)}
