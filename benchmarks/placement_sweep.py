@@ -16,8 +16,10 @@ correlation per dataset and the mean over datasets. A variant is a dict of
 ``spread_groups_by_rise`` arguments, ``{"sigma_factor": c}`` for ``sigma = c *``
 group size, ``{"even": 1}`` for the even spread (``refine_timing=False``) or
 ``{"oracle": 1}`` for each group's total placed on its true spikes (a reference,
-not a method). The ``default`` column reproduces ``bench_heldout.py``'s deep
-correlations for the same models.
+not a method), or ``{"psd": r}`` for a ``sigma`` chosen per trace from its
+spectrum (:func:`psd_sigma`: smoothing that halves the frequencies where the
+trace's power falls to ``r`` times its noise floor). The ``default`` column
+reproduces ``bench_heldout.py``'s deep correlations for the same models.
 """
 
 from __future__ import annotations
@@ -51,6 +53,23 @@ VARIANTS = [
 ]
 
 
+def psd_sigma(calcium, ratio):
+    """A per-trace ``sigma`` (frames, 1-8) from the trace's power spectrum.
+
+    The highest frequency where the Welch power exceeds ``ratio`` times the
+    noise floor (the median power over the upper half of frequencies) is taken
+    as where signal gives way to noise; ``sigma`` is the Gaussian's whose
+    response there is 1/2 (``0.187 / f`` for ``f`` in cycles per frame).
+    """
+    from scipy.signal import welch
+
+    x = np.asarray(calcium, dtype=np.float64)
+    f, p = welch(x - x.mean(), nperseg=min(256, len(x)))
+    above = np.flatnonzero(p > ratio * np.median(p[len(p) // 2 :]))
+    fc = f[above.max()] if len(above) else f[1]
+    return float(np.clip(0.187 / max(fc, 1e-3), 1.0, 8.0))
+
+
 def spread(variant, totals, calcium, factor, spikes):
     """Spread ``totals`` (one per group of ``factor`` frames) over ``calcium``'s frames."""
     from calgan_sklearn.signal import spread_groups, spread_groups_by_rise
@@ -66,6 +85,8 @@ def spread(variant, totals, calcium, factor, spikes):
         share = np.where(per_group > 0, true / np.maximum(per_group, 1e-12) * factor, 1.0)
         return even * share
     kwargs = dict(variant)
+    if "psd" in kwargs:
+        kwargs["sigma"] = psd_sigma(calcium, kwargs.pop("psd"))
     if "sigma_factor" in kwargs:
         kwargs["sigma"] = max(1.0, kwargs.pop("sigma_factor") * factor)
     return spread_groups_by_rise(totals, calcium, factor, **kwargs)
