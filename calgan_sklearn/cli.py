@@ -311,6 +311,13 @@ def cmd_infer(args):
                 f"{args.model} is a {type(model).__name__}: leave the option out."
             )
         model.set_params(floor_percentile=args.floor_percentile)
+    if args.count_scale is not None:
+        if "count_scale" not in model.get_params():
+            raise ValueError(
+                f"--count-scale applies to deep models (DeepSpikeInference); "
+                f"{args.model} is a {type(model).__name__}: leave the option out."
+            )
+        model.set_params(count_scale=args.count_scale)
     if hasattr(model, "_resolve_inference_dtype"):
         # decided once for the whole recording, not per chunk of neurons
         total = len(selected) * meta.calcium.shape[1]
@@ -520,6 +527,17 @@ def _check_sample_options(args):
 
 #: ``--floor-percentile`` not given: the model keeps its own.
 _MODEL_DEFAULT = object()
+
+
+def _positive_float(text):
+    """``--count-scale``: a positive finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}")
+    return value
 
 
 def _percentile_or_none(text):
@@ -825,6 +843,16 @@ def build_parser():
         help="percentile of each trace's rates subtracted as its silent floor (deep "
         "models; default: the model's own, 20 for the pretrained one); 'none' keeps the "
         "raw rates, e.g. for neurons that never pause",
+    )
+    p.add_argument(
+        "--count-scale",
+        type=_positive_float,
+        default=None,
+        metavar="C",
+        help="multiply the deep model's rates by C (default: the model's own count_scale, "
+        "1 for the pretrained one), e.g. a factor found with "
+        "DeepSpikeInference.calibrate_counts on neurons of the same preparation with "
+        "ground truth",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=cmd_infer)

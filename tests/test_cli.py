@@ -153,6 +153,14 @@ def test_infer_with_pretrained_keeps_nan_padding(tmp_path):
     assert np.all(raw[:400] >= dff[:400] - 1e-7) and raw[:400].sum() > dff[:400].sum()
     with pytest.raises(SystemExit):
         main([*args, "--output", str(tmp_path / "x.csv"), "--floor-percentile", "100"])
+    # --count-scale multiplies the rates (a factor from calibrate_counts)
+    assert main([*args, "--output", str(tmp_path / "x2.csv"), "--count-scale", "2.5"]) == 0
+    np.testing.assert_allclose(
+        pd.read_csv(tmp_path / "x2.csv").to_numpy()[:400], 2.5 * dff[:400], rtol=1e-5, atol=1e-7
+    )
+    for bad in ("0", "-1", "nan", "x"):
+        with pytest.raises(SystemExit):
+            main([*args, "--output", str(tmp_path / "x.csv"), "--count-scale", bad])
 
 
 def test_infer_rejects_a_folder_that_is_not_a_model(simulated_folders, capsys):

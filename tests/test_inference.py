@@ -622,3 +622,52 @@ def test_floor_percentile_removes_the_silent_floor_and_fixes_counts_of_sparse_ne
     assert abs(floored.sum() - true) < abs(raw.sum() - true)
     # and the default is on
     assert DeepSpikeInference().floor_percentile == 20
+
+
+def test_calibrate_counts_matches_the_ground_truth_count_and_scales_rates_only(tiny_fitted, sim):
+    est = pickle.loads(pickle.dumps(tiny_fitted))
+    X, y = _ragged(sim.calcium[8:11]), sim.spikes[8:11]
+    raw = est.predict(X)
+    assert est.calibrate_counts(X, y) is est
+    true = np.nansum(np.where(np.isnan(X), np.nan, y))
+    np.testing.assert_allclose(est.count_scale, true / np.nansum(raw, dtype=np.float64))
+    scaled = est.predict(X)
+    # the count of the calibration traces is the ground truth's; the shape of the rates is not
+    np.testing.assert_allclose(np.nansum(scaled, dtype=np.float64), true, rtol=1e-4)
+    np.testing.assert_allclose(scaled, raw * est.count_scale, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(np.isnan(scaled), np.isnan(X))
+    # other neurons get the same factor
+    other = sim.calcium[11:13]
+    np.testing.assert_allclose(
+        est.predict(other), tiny_fitted.predict(other) * est.count_scale, rtol=1e-5, atol=1e-7
+    )
+    # the parameter travels with clone, pickle and save/load, and set_params undoes it
+    assert clone(est).count_scale == est.count_scale
+    assert tiny_fitted.count_scale == 1.0
+
+
+def test_calibrate_counts_survives_save_and_load(tiny_fitted, sim, tmp_path):
+    from calgan_sklearn import load_model
+
+    est = pickle.loads(pickle.dumps(tiny_fitted)).set_params(count_scale=0.5)
+    est.save(tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert back.count_scale == 0.5
+    np.testing.assert_allclose(back.predict(sim.calcium[8:9]), est.predict(sim.calcium[8:9]))
+
+
+def test_calibrate_counts_refuses_what_cannot_set_a_scale(tiny_fitted, sim):
+    est = pickle.loads(pickle.dumps(tiny_fitted))
+    with pytest.raises(ValueError, match="no spikes"):
+        est.calibrate_counts(sim.calcium[8:10], np.zeros_like(sim.calcium[8:10]))
+    with pytest.raises(ValueError, match="shape"):
+        est.calibrate_counts(sim.calcium[8:10], sim.spikes[8:9])
+    assert est.count_scale == 1.0  # nothing half-set
+    few = np.zeros_like(sim.calcium[8:9])
+    few[0, [100, 900]] = 1
+    with pytest.warns(UserWarning, match="rests on 2 spikes"):
+        est.calibrate_counts(sim.calcium[8:9], few)
+    with pytest.raises(ValueError, match="count_scale"):
+        est.set_params(count_scale=0).predict(sim.calcium[8:9])
+    with pytest.raises(NotFittedError):
+        DeepSpikeInference().calibrate_counts(sim.calcium[:1], sim.spikes[:1])

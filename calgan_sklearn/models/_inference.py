@@ -29,6 +29,7 @@ import functools
 import hashlib
 import math
 import numbers
+import warnings
 import weakref
 
 import keras
@@ -37,7 +38,7 @@ from scipy.ndimage import gaussian_filter1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import check_fs
+from .._validation import check_fs, check_spikes, check_traces
 from ..base import SpikeInferenceMixin
 from ..signal import (
     float_trace,
@@ -844,6 +845,15 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         rates), instead of spreading them evenly. Counts are unchanged; held
         out, correlation rose on 10 of 13 such datasets (e.g. jGCaMP8m at
         122 Hz from 0.67 to 0.77). False spreads evenly.
+    count_scale : float, default=1.0
+        Factor the predicted rates are multiplied by (after the floor is
+        removed). On a preparation the model has not seen, counts can be off
+        by a large factor, since dF/F per spike and firing regimes differ
+        between preparations beyond what a trace shows; correlations do not
+        depend on it. Set it from a few neurons of the preparation with ground
+        truth with :meth:`calibrate_counts`; held out, two such neurons per
+        dataset brought the median CASCADE bias over 23 datasets from 0.56 to
+        0.31, five to 0.25 (``benchmarks/count_calibration.py``).
     {common_parameters}
 
     Attributes
@@ -918,6 +928,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         "inference_dtype": [StrOptions({"auto", "float32", "bfloat16"})],
         "floor_percentile": [Interval(numbers.Real, 0, 100, closed="left"), None],
         "refine_timing": ["boolean"],
+        "count_scale": [Interval(numbers.Real, 0, None, closed="neither")],
     }
     _min_samples = 1
 
@@ -945,6 +956,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         inference_dtype="auto",
         floor_percentile=20.0,
         refine_timing=True,
+        count_scale=1.0,
         epochs=15,
         batch_size=32,
         learning_rate=3e-3,
@@ -979,6 +991,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         self.inference_dtype = inference_dtype
         self.floor_percentile = floor_percentile
         self.refine_timing = refine_timing
+        self.count_scale = count_scale
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -1051,6 +1064,13 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         ``verbose``, a progress bar counts neurons per second.
         """
         check_is_fitted(self)
+        scale = self.count_scale
+        real = isinstance(scale, numbers.Real) and not isinstance(scale, bool)
+        if not (real and 0 < scale < np.inf):
+            raise ValueError(
+                f"count_scale must be a positive finite number (1.0: the rates as "
+                f"trained); got {scale!r}. Set it with calibrate_counts or set_params."
+            )
         network = self._inference_network(int(np.prod(np.shape(X))))
         inference_function(network)  # made once, before the chunks' threads share it
         return self._predict_in_chunks(
@@ -1062,6 +1082,65 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             fill=True,
             workers=PREDICT_WORKERS,
         )
+
+    def calibrate_counts(self, X, y):
+        """Set ``count_scale`` so the rates of neurons with ground truth sum to their spikes.
+
+        Predicts ``X`` with ``count_scale=1`` and sets ``count_scale`` to the
+        number of spikes in ``y`` divided by the predicted number; the network
+        is not changed, so correlations stay as they were. Use a few neurons of
+        the preparation whose spikes were recorded (e.g. juxtacellularly), then
+        predict the others.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_traces, n_frames)
+            Calcium traces at ``fs`` of neurons with ground truth, NaN-padded.
+        y : array-like of shape (n_traces, n_frames)
+            Their spike counts per frame (frames where ``X`` is NaN are ignored).
+
+        Returns
+        -------
+        self : DeepSpikeInference
+            The estimator, with ``count_scale`` set.
+
+        Examples
+        --------
+        >>> from calgan_sklearn import load_pretrained
+        >>> from calgan_sklearn.datasets import make_calcium
+        >>> data = make_calcium(n_neurons=4, duration=60.0, fs=30.0, random_state=0)
+        >>> model = load_pretrained(fs=30.0).calibrate_counts(data.calcium[:2], data.spikes[:2])
+        >>> rates = model.predict(data.calcium[2:])  # counts on the scale of the first two
+        """
+        check_is_fitted(self)
+        X = check_traces(X, min_frames=2)
+        y = check_spikes(y, X)
+        spikes = float(np.nansum(np.where(np.isnan(X), np.nan, y)))
+        if not spikes > 0:
+            raise ValueError(
+                "y holds no spikes where X has frames, so no count scale can be set from it: "
+                "calibrate on neurons whose ground truth has spikes."
+            )
+        old = self.count_scale
+        self.count_scale = 1.0
+        try:
+            predicted = float(np.nansum(self.predict(X), dtype=np.float64))
+        finally:
+            self.count_scale = old
+        if not predicted > 0:
+            raise ValueError(
+                f"The model predicts no spikes on these {len(X)} traces while y holds "
+                f"{spikes:g}; check that X holds calcium traces at fs={self.fs:g} Hz."
+            )
+        if spikes < 20:
+            warnings.warn(
+                f"count_scale rests on {spikes:g} spikes, which makes it uncertain; "
+                "calibrate on neurons with more spikes (held out, 2-5 neurons did well).",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.count_scale = spikes / predicted
+        return self
 
     # -- prediction ------------------------------------------------------------
     def _predict_chunk(self, X, first, network=None, out=None):
@@ -1081,6 +1160,9 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
         del calcium  # the normalised traces go before the output comes
         if self.floor_percentile is not None:
             rates = [remove_floor(r, self.floor_percentile) for r in rates]
+        if self.count_scale != 1.0:
+            for r in rates:
+                r *= r.dtype.type(self.count_scale)
         if out is None:
             out = np.empty(X.shape, dtype=np.float32)  # the output's dtype
         for i, n in enumerate(lengths):
