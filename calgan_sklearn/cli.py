@@ -304,20 +304,16 @@ def cmd_infer(args):
     _quiet_tensorflow()
     model = _load_model(args.model)
     model.set_params(fs=meta.fs)
-    if args.floor_percentile is not _MODEL_DEFAULT:
-        if "floor_percentile" not in model.get_params():
+    for name in ("floor_percentile", "count_scale"):  # options of deep models only
+        value = getattr(args, name)
+        if value is _MODEL_DEFAULT:
+            continue
+        if name not in model.get_params():
             raise ValueError(
-                f"--floor-percentile applies to deep models (DeepSpikeInference); "
+                f"--{name.replace('_', '-')} applies to deep models (DeepSpikeInference); "
                 f"{args.model} is a {type(model).__name__}: leave the option out."
             )
-        model.set_params(floor_percentile=args.floor_percentile)
-    if args.count_scale is not None:
-        if "count_scale" not in model.get_params():
-            raise ValueError(
-                f"--count-scale applies to deep models (DeepSpikeInference); "
-                f"{args.model} is a {type(model).__name__}: leave the option out."
-            )
-        model.set_params(count_scale=args.count_scale)
+        model.set_params(**{name: value})
     if hasattr(model, "_resolve_inference_dtype"):
         # decided once for the whole recording, not per chunk of neurons
         total = len(selected) * meta.calcium.shape[1]
@@ -847,7 +843,7 @@ def build_parser():
     p.add_argument(
         "--count-scale",
         type=_positive_float,
-        default=None,
+        default=_MODEL_DEFAULT,
         metavar="C",
         help="multiply the deep model's rates by C (default: the model's own count_scale, "
         "1 for the pretrained one), e.g. a factor found with "
