@@ -92,12 +92,15 @@ def spread(variant, totals, calcium, factor, spikes):
     return spread_groups_by_rise(totals, calcium, factor, **kwargs)
 
 
-def sweep_dataset(model, test, variants):
-    """Correlations of the model's default placement and of each variant on ``test``."""
-    import calgan_sklearn.models._inference as inference
-    from calgan_sklearn.evaluation import _predict_params, score_rates
+def capture_totals(model, test):
+    """The model's default rates on ``test`` and each trace's group totals.
 
-    fs = float(test.fs)
+    Returns ``(rates, [(row, totals, calcium, factor), ...])`` for the traces
+    whose groups have more than one frame.
+    """
+    import calgan_sklearn.models._inference as inference
+    from calgan_sklearn.evaluation import _predict_params
+
     captured = []
     original = inference.spread_groups_by_rise
 
@@ -111,19 +114,31 @@ def sweep_dataset(model, test, variants):
             default = model.predict(test.calcium)
     finally:
         inference.spread_groups_by_rise = original
-    scores = {"default": score_rates(test.spikes, default, fs, neuron=test.neuron)}
     # chunks run in threads: find each captured trace by its values
     lengths = np.isfinite(test.calcium).sum(axis=1)
+    rows = []
+    for totals, calcium, factor in captured:
+        n = len(calcium)
+        i = next(
+            i
+            for i in np.flatnonzero(lengths == n)
+            if np.array_equal(test.calcium[i, :n].astype(calcium.dtype), calcium)
+        )
+        rows.append((i, totals, calcium, factor))
+    return default, rows
+
+
+def sweep_dataset(model, test, variants):
+    """Correlations of the model's default placement and of each variant on ``test``."""
+    from calgan_sklearn.evaluation import score_rates
+
+    fs = float(test.fs)
+    default, captured = capture_totals(model, test)
+    scores = {"default": score_rates(test.spikes, default, fs, neuron=test.neuron)}
     for variant in variants:
         rates = np.full(test.calcium.shape, np.nan, dtype=np.float32)
-        for totals, calcium, factor in captured:
-            n = len(calcium)
-            i = next(
-                i
-                for i in np.flatnonzero(lengths == n)
-                if np.array_equal(test.calcium[i, :n].astype(calcium.dtype), calcium)
-            )
-            rates[i, :n] = spread(variant, totals, calcium, factor, test.spikes[i])
+        for i, totals, calcium, factor in captured:
+            rates[i, : len(calcium)] = spread(variant, totals, calcium, factor, test.spikes[i])
         scores[json.dumps(variant)] = score_rates(test.spikes, rates, fs, neuron=test.neuron)
     return scores
 
