@@ -60,6 +60,7 @@ __all__ = [
     "group_means",
     "spread_groups",
     "spread_groups_by_rise",
+    "timing_features",
     "rebin_frames",
     "trace_lengths",
     "unpad_traces",
@@ -608,8 +609,93 @@ def spread_groups(totals, factor, n):
     return out
 
 
+#: Smoothings (frames) of :func:`timing_features`.
+TIMING_SIGMAS = (1.0, 2.0, 3.0, 5.0)
+#: Hinges (noise SDs) of :func:`timing_features`.
+_TIMING_KNOTS = (0.0, 1.0, 2.0, 4.0)
+#: Frames either side that :func:`timing_features` of a frame depends on.
+_TIMING_REACH = int(4 * max(TIMING_SIGMAS) + 0.5) + 2
+
+
+def _difference_norms(sigma):
+    """Norms of the first and second differences of a Gaussian of SD ``sigma``."""
+    impulse = np.zeros(2 * int(4 * sigma + 1) + 5)
+    impulse[len(impulse) // 2] = 1.0
+    first = np.diff(gaussian_filter1d(impulse, sigma))
+    return float(np.sqrt(np.sum(first**2))), float(np.sqrt(np.sum(np.diff(first) ** 2)))
+
+
+def _trace_noise(calcium):
+    """Noise SD of a whole trace, as a median over pieces of 1 M frames (no full copy)."""
+    n, piece = len(calcium), 1_000_000
+    return float(
+        np.median([noise_sd(calcium[i : i + piece + 1]) for i in range(0, max(n - 1, 1), piece)])
+    )
+
+
+def timing_features(calcium, noise=None):
+    """Per-frame features of where a spike lies, from the rise of the calcium.
+
+    For each smoothing in :data:`TIMING_SIGMAS` (Gaussian SD in frames): the
+    smoothed calcium's first difference and the change of that difference,
+    each in noise SDs (what white noise of the trace's level would give), as
+    ``log1p`` of hinges at 0, 1, 2 and 4 SDs and of the negative part. They
+    are what :meth:`DeepSpikeInference.calibrate_timing
+    <calgan_sklearn.models.DeepSpikeInference.calibrate_timing>` weighs to
+    place spikes within a network frame.
+
+    Parameters
+    ----------
+    calcium : 1-D ndarray
+        A trace without NaN.
+    noise : float, optional
+        Its noise SD; by default :func:`noise_sd` of the whole trace.
+
+    Returns
+    -------
+    features : ndarray of shape (n_frames, 40), float32
+        Non-negative features; row ``t`` depends on frames ``t - 22`` to ``t + 22``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from calgan_sklearn.signal import timing_features
+    >>> calcium = np.zeros(60)
+    >>> calcium[30:] = 1.0  # a step at frame 30
+    >>> calcium += np.random.default_rng(0).normal(0, 0.05, 60)
+    >>> features = timing_features(calcium)
+    >>> features.shape, int(np.argmax(features[:, 0]))  # the derivative peaks at the step
+    ((60, 40), 30)
+    """
+    c = np.asarray(calcium, dtype=np.float64)
+    if noise is None:
+        noise = _trace_noise(c)
+    cols = []
+    for sigma in TIMING_SIGMAS:
+        first_norm, second_norm = _difference_norms(sigma)
+        smooth = gaussian_filter1d(c, sigma)
+        first = np.diff(smooth, prepend=smooth[0])
+        del smooth
+        second = np.diff(first, prepend=first[0]) / (noise * second_norm + _TINY)
+        first /= noise * first_norm + _TINY
+        for value in (first, second):
+            for knot in _TIMING_KNOTS:
+                cols.append(np.log1p(np.maximum(value - knot, 0.0)).astype(np.float32))
+            cols.append(np.log1p(np.maximum(-value, 0.0)).astype(np.float32))
+    return np.stack(cols, axis=1)
+
+
 def spread_groups_by_rise(
-    totals, calcium, factor, *, sigma=3.0, threshold=2.0, floor=1.0, block=250_000, out=None
+    totals,
+    calcium,
+    factor,
+    *,
+    sigma=3.0,
+    threshold=2.0,
+    floor=1.0,
+    coef=None,
+    block=250_000,
+    out=None,
 ):
     """Spread group totals over the frames of each group where the calcium rises.
 
@@ -639,6 +725,12 @@ def spread_groups_by_rise(
         Rises below this many noise SDs of the derivative are ignored.
     floor : float, default=1.0
         Weight (in noise SDs of the derivative) every frame keeps.
+    coef : ndarray of shape (40,), optional
+        Learned timing weights: each frame's weight is then
+        ``exp(timing_features(calcium) @ coef)`` instead of the rise rule
+        (``sigma``, ``threshold`` and ``floor`` are unused). Set by
+        :meth:`DeepSpikeInference.calibrate_timing
+        <calgan_sklearn.models.DeepSpikeInference.calibrate_timing>`.
     block : int, default=250,000
         Frames processed at once (with margins), which bounds the memory.
     out : ndarray of shape (n,), optional
@@ -679,23 +771,24 @@ def spread_groups_by_rise(
     impulse = np.zeros(2 * int(4 * sigma + 1) + 3)
     impulse[len(impulse) // 2] = 1.0
     kernel_norm = float(np.sqrt(np.sum(np.diff(gaussian_filter1d(impulse, sigma)) ** 2)))
-    piece = 1_000_000
-    noise = np.median(
-        [noise_sd(calcium[i : i + piece + 1]) for i in range(0, max(n - 1, 1), piece)]
-    )
-    scale = float(noise) * kernel_norm
+    noise = _trace_noise(calcium)
+    scale = noise * kernel_norm
     width = 2 * factor
-    margin = int(4 * sigma + 2) + width
+    margin = (int(4 * sigma + 2) if coef is None else _TIMING_REACH + 1) + width
     last = n - (len(totals) - 1) * factor  # frames of the last, maybe shorter, group
     for start in range(0, n, block):
         stop = min(start + block, n)
         lo, hi = max(start - margin, 0), min(stop + margin, n)
-        smooth = gaussian_filter1d(np.asarray(calcium[lo:hi], dtype=np.float64), sigma)
-        rise = np.diff(smooth, prepend=smooth[0])
-        del smooth
-        rise -= threshold * scale
-        np.maximum(rise, 0.0, out=rise)
-        rise += floor * scale + _TINY
+        if coef is None:
+            smooth = gaussian_filter1d(np.asarray(calcium[lo:hi], dtype=np.float64), sigma)
+            rise = np.diff(smooth, prepend=smooth[0])
+            del smooth
+            rise -= threshold * scale
+            np.maximum(rise, 0.0, out=rise)
+            rise += floor * scale + _TINY
+        else:
+            rise = timing_features(calcium[lo:hi], noise) @ np.asarray(coef, dtype=np.float64)
+            np.exp(np.clip(rise, -30.0, 30.0), out=rise)
         local = uniform_filter1d(rise, width, mode="nearest")
         rise /= local
         del local

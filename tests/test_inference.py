@@ -671,3 +671,79 @@ def test_calibrate_counts_refuses_what_cannot_set_a_scale(tiny_fitted, sim):
         est.set_params(count_scale=0).predict(sim.calcium[8:9])
     with pytest.raises(NotFittedError):
         DeepSpikeInference().calibrate_counts(sim.calcium[:1], sim.spikes[:1])
+
+
+def test_calibrate_timing_moves_spikes_within_groups_and_keeps_counts(tiny_fitted, sim):
+    est = pickle.loads(pickle.dumps(tiny_fitted))  # 100 Hz: groups of 5 frames
+    X, y = _ragged(sim.calcium[8:11]), sim.spikes[8:11]
+    other = _ragged(sim.calcium[9:12], cut=(0, 2000, 0))
+    rule = est.predict(other)
+    assert est.calibrate_timing(X, y) is est
+    assert est.timing_coef_.shape == (40,) and np.isfinite(est.timing_coef_).all()
+    learned = est.predict(other)
+    np.testing.assert_array_equal(np.isnan(learned), np.isnan(other))
+    # only the timing changes: each trace's count is the rule's
+    np.testing.assert_allclose(np.nansum(learned, axis=1), np.nansum(rule, axis=1), rtol=1e-4)
+    assert np.nanmax(np.abs(learned - rule)) > 0.05 * np.nanmax(rule)
+    # the placement follows the ground truth: more of each spike on its own frame
+    spikes = (np.nan_to_num(sim.spikes[9:12]) > 0) & ~np.isnan(other)
+    assert learned[spikes].sum() > rule[spikes].sum()
+    assert not hasattr(tiny_fitted, "timing_coef_")
+
+
+def test_calibrate_timing_survives_pickle_and_save_load_and_a_new_fit_drops_it(
+    tiny_fitted, sim, tmp_path
+):
+    from calgan_sklearn import load_model
+
+    est = pickle.loads(pickle.dumps(tiny_fitted)).calibrate_timing(
+        sim.calcium[8:11], sim.spikes[8:11]
+    )
+    expected = est.predict(sim.calcium[11:12])
+    est.save(tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(back.timing_coef_, est.timing_coef_)
+    np.testing.assert_allclose(back.predict(sim.calcium[11:12]), expected, rtol=1e-5, atol=1e-7)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_allclose(again.predict(sim.calcium[11:12]), expected, rtol=1e-5, atol=1e-7)
+    # a fit from scratch is a new network: the old calibration does not apply to it
+    est.set_params(epochs=1).fit(sim.calcium[:4], sim.spikes[:4])
+    assert not hasattr(est, "timing_coef_")
+
+
+def test_calibrate_timing_refuses_what_it_cannot_learn(tiny_fitted, sim):
+    est = pickle.loads(pickle.dumps(tiny_fitted))
+    X, y = sim.calcium[8:10], sim.spikes[8:10]
+    with pytest.raises(ValueError, match="no spikes"):
+        est.calibrate_timing(X, np.zeros_like(X))
+    with pytest.raises(ValueError, match="shape"):
+        est.calibrate_timing(X, sim.spikes[8:9])
+    with pytest.raises(ValueError, match="refine_timing=True"):
+        pickle.loads(pickle.dumps(est)).set_params(refine_timing=False).calibrate_timing(X, y)
+    with pytest.raises(ValueError, match="above 20 Hz"):
+        pickle.loads(pickle.dumps(est)).set_params(fs=20.0).calibrate_timing(X, y)
+    assert not hasattr(est, "timing_coef_")  # nothing half-set
+    few = np.zeros_like(sim.calcium[8:9])
+    few[0, [100, 900]] = 1
+    with pytest.warns(UserWarning, match="rests on 2 spike frames"):
+        est.calibrate_timing(sim.calcium[8:9], few)
+    with pytest.raises(NotFittedError):
+        DeepSpikeInference().calibrate_timing(X, y)
+
+
+@pytest.mark.realdata
+def test_calibrate_timing_on_three_real_neurons_improves_the_others(cascade_dir):
+    from calgan_sklearn.datasets import load_cascade
+    from calgan_sklearn.evaluation import score_rates
+    from calgan_sklearn.pretrained import load_pretrained
+
+    folder = cascade_dir / "DS12-GCaMP6s-m-V1-neuropil-corrected"  # 6 neurons, 158 Hz
+    fs = float(np.median(load_cascade(folder, fs=100.0).fs_native))
+    data = load_cascade(folder, fs=fs)
+    calibrate = np.isin(data.neuron, np.unique(data.neuron)[:3])
+    est = load_pretrained(fs=fs)
+    X, y, neuron = data.calcium[~calibrate], data.spikes[~calibrate], data.neuron[~calibrate]
+    rule = score_rates(y, est.predict(X), fs, neuron=neuron)["correlation"]
+    est.calibrate_timing(data.calcium[calibrate], data.spikes[calibrate])
+    learned = score_rates(y, est.predict(X), fs, neuron=neuron)["correlation"]
+    assert learned > rule + 0.02, (rule, learned)
