@@ -619,7 +619,7 @@ _TIMING_REACH = int(4 * max(TIMING_SIGMAS) + 0.5) + 2
 
 def _difference_norms(sigma):
     """Norms of the first and second differences of a Gaussian of SD ``sigma``."""
-    impulse = np.zeros(2 * int(4 * sigma + 1) + 5)
+    impulse = np.zeros(2 * int(4 * sigma + 1) + 3)  # the kernel and a zero either side
     impulse[len(impulse) // 2] = 1.0
     first = np.diff(gaussian_filter1d(impulse, sigma))
     return float(np.sqrt(np.sum(first**2))), float(np.sqrt(np.sum(np.diff(first) ** 2)))
@@ -768,9 +768,7 @@ def spread_groups_by_rise(
     # noise SD of the smoothed derivative: the frame noise (median over pieces
     # of 1 M frames: no copy of all steps of a long trace) times the norm of the
     # derivative-of-Gaussian kernel
-    impulse = np.zeros(2 * int(4 * sigma + 1) + 3)
-    impulse[len(impulse) // 2] = 1.0
-    kernel_norm = float(np.sqrt(np.sum(np.diff(gaussian_filter1d(impulse, sigma)) ** 2)))
+    kernel_norm = _difference_norms(sigma)[0]
     noise = _trace_noise(calcium)
     scale = noise * kernel_norm
     width = 2 * factor
