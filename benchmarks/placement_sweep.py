@@ -18,7 +18,11 @@ group size, ``{"even": 1}`` for the even spread (``refine_timing=False``) or
 ``{"oracle": 1}`` for each group's total placed on its true spikes (a reference,
 not a method), or ``{"psd": r}`` for a ``sigma`` chosen per trace from its
 spectrum (:func:`psd_sigma`: smoothing that halves the frequencies where the
-trace's power falls to ``r`` times its noise floor). The ``default`` column
+trace's power falls to ``r`` times its noise floor), or ``{"oasis": f, "p": 2,
+"smooth": s}`` for frame weights from OASIS AR(``p``) deconvolution of the
+full-rate trace (smoothed by ``s`` frames, or ``"smooth_factor": c`` times the
+group size; plus ``f`` times its mean; ``"times_rule": 1`` multiplies them by
+the rule's weights). The ``default`` column
 reproduces ``bench_heldout.py``'s deep correlations for the same models.
 """
 
@@ -70,11 +74,37 @@ def psd_sigma(calcium, ratio):
     return float(np.clip(0.187 / max(fc, 1e-3), 1.0, 8.0))
 
 
-def spread(variant, totals, calcium, factor, spikes):
+def spread_by_weight(totals, weight, factor):
+    """``spread_groups_by_rise``'s interpolation with a given per-frame weight."""
+    from scipy.ndimage import uniform_filter1d
+
+    n = len(weight)
+    w = np.asarray(weight, dtype=np.float64) + 1e-12
+    w = w / uniform_filter1d(w, 2 * factor, mode="nearest")
+    sizes = np.full(len(totals), float(factor))
+    sizes[-1] = n - (len(totals) - 1) * factor
+    centres = np.arange(len(totals)) * float(factor) + (sizes - 1) / 2.0
+    w *= np.interp(np.arange(n, dtype=np.float64), centres, np.asarray(totals) / sizes)
+    return w * (float(np.sum(totals)) / max(float(w.sum()), 1e-300))
+
+
+def spread(variant, totals, calcium, factor, spikes, oasis=None):
     """Spread ``totals`` (one per group of ``factor`` frames) over ``calcium``'s frames."""
+    from scipy.ndimage import gaussian_filter1d
+
     from calgan_sklearn.signal import spread_groups, spread_groups_by_rise
 
     n = len(calcium)
+    if "oasis" in variant:
+        w = np.asarray(oasis[:n], dtype=np.float64)
+        smooth = variant.get("smooth", 0) or variant.get("smooth_factor", 0) * factor
+        if smooth:
+            w = gaussian_filter1d(w, smooth)
+        w = w + variant["oasis"] * max(float(w.mean()), 1e-12)
+        if variant.get("times_rule"):
+            rule = spread_groups_by_rise(np.ones(len(totals)), calcium, factor)
+            w = w * rule
+        return spread_by_weight(totals, w, factor)
     if variant.get("even"):
         return spread_groups(totals, factor, n)
     if variant.get("oracle"):
@@ -135,10 +165,21 @@ def sweep_dataset(model, test, variants):
     fs = float(test.fs)
     default, captured = capture_totals(model, test)
     scores = {"default": score_rates(test.spikes, default, fs, neuron=test.neuron)}
+    oasis = {}
+    if any("oasis" in v for v in variants):
+        from calgan_sklearn.baselines import OASIS
+
+        orders = {v.get("p", 1) for v in variants if "oasis" in v}
+        for p in orders:
+            deconvolve = OASIS(p=p, penalty=1, calibrate=False, fs=fs).fit(test.calcium)
+            oasis[p] = deconvolve.predict(test.calcium)
     for variant in variants:
         rates = np.full(test.calcium.shape, np.nan, dtype=np.float32)
         for i, totals, calcium, factor in captured:
-            rates[i, : len(calcium)] = spread(variant, totals, calcium, factor, test.spikes[i])
+            o = oasis[variant.get("p", 1)][i] if "oasis" in variant else None
+            rates[i, : len(calcium)] = spread(
+                variant, totals, calcium, factor, test.spikes[i], oasis=o
+            )
         scores[json.dumps(variant)] = score_rates(test.spikes, rates, fs, neuron=test.neuron)
     return scores
 
