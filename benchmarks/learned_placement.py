@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_heldout.py --save-models runs/m      # the 8 fold models
     python benchmarks/learned_placement.py runs/m                # 3 neurons, 5 draws
     python benchmarks/learned_placement.py runs/m --neurons 1 --draws 10
+    python benchmarks/learned_placement.py runs/m --divisors 2 3  # across frame rates
 
 Above 20 Hz the network of :class:`~calgan_sklearn.models._inference.DeepSpikeInference`
 estimates expected spikes per group of frames, and a fixed rule places them on
@@ -15,6 +16,12 @@ dataset above 20 Hz and each draw of ``--neurons`` of its neurons, this script
 calibrates the dataset's fold model (which never saw the dataset) on them,
 predicts the dataset's other neurons and scores them with the SpikeFinder
 correlation, next to the rule's rates and OASIS AR(1)'s on the same neurons.
+
+With ``--divisors d ...`` it also asks whether a calibration holds at another
+frame rate: each dataset is loaded again at ``fs / d`` (where that is above
+20 Hz), and the other neurons are scored there with the rule, with the
+calibration made at the native rate, and with one made at ``fs / d`` on the
+same neurons; and at the native rate with the one made at ``fs / d``.
 """
 
 from __future__ import annotations
@@ -52,7 +59,10 @@ def main(argv=None):
     parser.add_argument("--neurons", type=int, default=3, help="neurons calibrated on")
     parser.add_argument("--draws", type=int, default=5, help="draws of those neurons")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--divisors", type=int, nargs="*", default=[], help="also score at fs / d")
     args = parser.parse_args(argv)
+    if args.divisors:
+        return across_rates(args)
 
     t0 = time.perf_counter()
     rows = []
@@ -103,6 +113,81 @@ def main(argv=None):
         f"beats OASIS on {int((r[:, 1] > r[:, 2]).sum())}, the rule on "
         f"{int((r[:, 0] > r[:, 2]).sum())}; {time.perf_counter() - t0:.0f} s"
     )
+
+
+def across_rates(args):
+    """Calibrations made at one frame rate and used at another (``--divisors``)."""
+    from calgan_sklearn import load_model
+    from calgan_sklearn.evaluation import _predict_params, score_rates
+    from calgan_sklearn.models._inference import network_rate
+
+    def calibrated(model, data, chosen):
+        with _predict_params(model, data):
+            model.calibrate_timing(data.calcium[chosen], data.spikes[chosen])
+        return model.__dict__.pop("timing_coef_")
+
+    def correlation(model, data, rest, coef=None):
+        with _predict_params(model, data):
+            if coef is not None:
+                model.timing_coef_ = coef
+            try:
+                rates = model.predict(data.calcium[rest])
+            finally:
+                model.__dict__.pop("timing_coef_", None)
+        return score_rates(data.spikes[rest], rates, float(data.fs), neuron=data.neuron[rest])[
+            "correlation"
+        ]
+
+    t0 = time.perf_counter()
+    columns = ["rule", "native calibration", "own calibration", "back at native"]
+    results = {d: [] for d in args.divisors}
+    print(f"{'held-out dataset':38s} {'Hz':>5s}  " + " / ".join(columns), flush=True)
+    for k, fold in enumerate(FOLDS, 1):
+        model = None
+        for name in fold:
+            test = load_one(args.data, name, None)
+            fs = float(test.fs)
+            neurons = np.unique(test.neuron)
+            if network_rate(fs)[0] == 1 or len(neurons) <= args.neurons:
+                continue
+            model = model or load_model(args.models / f"fold{k}")
+            for d in args.divisors:
+                if network_rate(fs / d)[0] == 1:
+                    continue
+                slow = load_one(args.data, name, fs / d)
+                rng = np.random.default_rng(args.seed)
+                scores = []
+                for _ in range(args.draws):
+                    drawn = rng.choice(neurons, args.neurons, False)
+                    chosen, slow_chosen = np.isin(test.neuron, drawn), np.isin(slow.neuron, drawn)
+                    native_coef = calibrated(model, test, chosen)
+                    slow_coef = calibrated(model, slow, slow_chosen)
+                    scores.append(
+                        [
+                            correlation(model, slow, ~slow_chosen),
+                            correlation(model, slow, ~slow_chosen, native_coef),
+                            correlation(model, slow, ~slow_chosen, slow_coef),
+                            correlation(model, test, ~chosen, slow_coef),
+                            correlation(model, test, ~chosen, native_coef),
+                        ]
+                    )
+                r = np.mean(scores, axis=0)
+                results[d].append(r)
+                print(
+                    f"{name:38s} {fs / d:5.0f}  "
+                    + " / ".join(f"{x:.3f}" for x in r[:4])
+                    + f"   (native: calibrated there {r[4]:.3f})",
+                    flush=True,
+                )
+    for d, rows in results.items():
+        r = np.array(rows)
+        print(
+            f"\nfs / {d} ({len(r)} datasets): rule {r[:, 0].mean():.4f}, native calibration "
+            f"{r[:, 1].mean():.4f} (better than the rule on {int((r[:, 1] > r[:, 0]).sum())}), "
+            f"own calibration {r[:, 2].mean():.4f}; at the native rate, calibration at fs / {d} "
+            f"{r[:, 3].mean():.4f} against {r[:, 4].mean():.4f} calibrated there"
+        )
+    print(f"{time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

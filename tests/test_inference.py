@@ -1,6 +1,7 @@
 """Tests of the deep trace-level spike-inference estimator (tiny models, seconds each)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -703,12 +704,30 @@ def test_calibrate_timing_survives_pickle_and_save_load_and_a_new_fit_drops_it(
     est.save(tmp_path / "m")
     back = load_model(tmp_path / "m")
     np.testing.assert_array_equal(back.timing_coef_, est.timing_coef_)
+    assert back.timing_fs_ == est.timing_fs_ == 100.0
     np.testing.assert_allclose(back.predict(sim.calcium[11:12]), expected, rtol=1e-5, atol=1e-7)
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_allclose(again.predict(sim.calcium[11:12]), expected, rtol=1e-5, atol=1e-7)
     # a fit from scratch is a new network: the old calibration does not apply to it
     est.set_params(epochs=1).fit(sim.calcium[:4], sim.spikes[:4])
-    assert not hasattr(est, "timing_coef_")
+    assert not hasattr(est, "timing_coef_") and not hasattr(est, "timing_fs_")
+
+
+def test_calibrate_timing_warns_when_used_at_another_frame_rate(tiny_fitted, sim):
+    est = pickle.loads(pickle.dumps(tiny_fitted)).calibrate_timing(
+        sim.calcium[8:11], sim.spikes[8:11]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # at its own rate: no warning
+        est.predict(sim.calcium[11:12])
+    est.set_params(fs=50.0)
+    with pytest.warns(UserWarning, match="calibrated at 100 Hz.*fs=50 Hz"):
+        rates = est.predict(sim.calcium[11:12])
+    assert np.isfinite(rates).all()  # still applied, with the warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no timing to place at 20 Hz: nothing to warn of
+        est.set_params(fs=20.0).predict(sim.calcium[11:12])
+        est.set_params(fs=50.0, refine_timing=False).predict(sim.calcium[11:12])
 
 
 def test_calibrate_timing_refuses_what_it_cannot_learn(tiny_fitted, sim):
