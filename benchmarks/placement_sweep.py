@@ -13,17 +13,25 @@ This script predicts every held-out dataset with a group size above one frame at
 its native rate (as ``bench_heldout.py`` does), captures the network's group
 totals, spreads them again with each variant and prints the SpikeFinder
 correlation per dataset and the mean over datasets. A variant is a dict of
-``spread_groups_by_rise`` arguments, ``{"sigma_factor": c}`` for ``sigma = c *``
-group size, ``{"even": 1}`` for the even spread (``refine_timing=False``) or
-``{"oracle": 1}`` for each group's total placed on its true spikes (a reference,
-not a method), or ``{"psd": r}`` for a ``sigma`` chosen per trace from its
-spectrum (:func:`psd_sigma`: smoothing that halves the frequencies where the
-trace's power falls to ``r`` times its noise floor), or ``{"oasis": f, "p": 2,
-"smooth": s}`` for frame weights from OASIS AR(``p``) deconvolution of the
-full-rate trace (smoothed by ``s`` frames, or ``"smooth_factor": c`` times the
-group size; plus ``f`` times its mean; ``"times_rule": 1`` multiplies them by
-the rule's weights). The ``default`` column
-reproduces ``bench_heldout.py``'s deep correlations for the same models.
+``spread_groups_by_rise`` arguments, or one of these:
+
+- ``{"sigma_factor": c}``: ``sigma = c *`` group size;
+- ``{"sigma_ms": t}``: ``sigma`` of ``t`` ms (at least half a frame);
+- ``{"even": 1}``: the even spread (``refine_timing=False``);
+- ``{"oracle": 1}``: each group's total placed on its true spikes (a reference,
+  not a method);
+- ``{"psd": r}``: ``sigma`` chosen per trace from its spectrum
+  (:func:`psd_sigma`: smoothing that halves the frequencies where the trace's
+  power falls to ``r`` times its noise floor);
+- ``{"oasis": f, "p": 2, "smooth": s}``: frame weights from OASIS AR(``p``)
+  deconvolution of the full-rate trace, smoothed by ``s`` frames (or
+  ``"smooth_factor": c`` times the group size), plus ``f`` times their mean;
+  ``"times_rule": 1`` multiplies them by the rule's weights.
+
+The ``default`` column reproduces ``bench_heldout.py``'s deep correlations for
+the same models. ``--divisor d`` scores every dataset resampled to its native
+rate divided by ``d`` instead (those still above 20 Hz), as a recording made at
+that rate.
 """
 
 from __future__ import annotations
@@ -119,6 +127,9 @@ def spread(variant, totals, calcium, factor, spikes, oasis=None):
         kwargs["sigma"] = psd_sigma(calcium, kwargs.pop("psd"))
     if "sigma_factor" in kwargs:
         kwargs["sigma"] = max(1.0, kwargs.pop("sigma_factor") * factor)
+    if "sigma_ms" in kwargs:
+        kwargs["sigma"] = max(0.5, kwargs.pop("sigma_ms") * kwargs.pop("fs") / 1000.0)
+    kwargs.pop("fs", None)
     return spread_groups_by_rise(totals, calcium, factor, **kwargs)
 
 
@@ -178,7 +189,7 @@ def sweep_dataset(model, test, variants):
         for i, totals, calcium, factor in captured:
             o = oasis[variant.get("p", 1)][i] if "oasis" in variant else None
             rates[i, : len(calcium)] = spread(
-                variant, totals, calcium, factor, test.spikes[i], oasis=o
+                {**variant, "fs": fs}, totals, calcium, factor, test.spikes[i], oasis=o
             )
         scores[json.dumps(variant)] = score_rates(test.spikes, rates, fs, neuron=test.neuron)
     return scores
@@ -186,13 +197,19 @@ def sweep_dataset(model, test, variants):
 
 def main(argv=None):
     from calgan_sklearn import load_model
-    from calgan_sklearn.models._inference import network_rate
+    from calgan_sklearn.models._inference import MAX_NETWORK_FS, network_rate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", type=Path, help="folder of bench_heldout.py --save-models")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--variants", default=None, help="a JSON list of dicts")
     parser.add_argument("--json", type=Path, default=None, help="write all scores here")
+    parser.add_argument(
+        "--divisor",
+        type=float,
+        default=1.0,
+        help="score each dataset resampled to its native rate / this (where above 20 Hz)",
+    )
     args = parser.parse_args(argv)
     variants = json.loads(args.variants) if args.variants else VARIANTS
 
@@ -201,6 +218,10 @@ def main(argv=None):
         model = load_model(args.models / f"fold{k}")
         for name in fold:
             test = load_one(args.data, name, None)
+            if args.divisor != 1:
+                if float(test.fs) / args.divisor <= MAX_NETWORK_FS:
+                    continue  # one frame per group at that rate
+                test = load_one(args.data, name, float(test.fs) / args.divisor)
             if network_rate(float(test.fs))[0] == 1:
                 continue  # one frame per group: nothing to place
             scores = sweep_dataset(model, test, variants)
