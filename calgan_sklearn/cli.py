@@ -253,6 +253,58 @@ def cmd_fit(args):
     return 0
 
 
+def cmd_calibrate(args):
+    from ._validation import check_fs
+    from .datasets import load_folder
+    from .models._inference import network_rate
+
+    _check_inputs(args.data, "--data")
+    if args.model not in _PRETRAINED:
+        _check_inputs([args.model], "--model")
+    fs = check_fs(args.fs, "--fs")
+    network_rate(fs)  # a clear error for a rate the deep model cannot serve
+    if not (args.counts or args.timing):
+        raise ValueError("--no-counts and --no-timing together leave nothing to calibrate.")
+    timing = args.timing and network_rate(fs)[0] > 1
+    _check_output_dir(args.out, ("estimator.json", "model_.keras"), overwrite=args.overwrite)
+    data = load_folder(args.data, fs=fs)
+    if data.spikes is None:
+        raise ValueError(
+            f"calgan calibrate needs ground truth: {', '.join(map(str, args.data))} hold(s) "
+            "no spike files (N.train.spikes.csv or CASCADE events)."
+        )
+    _quiet_tensorflow()
+    model = _load_model(args.model)
+    if not hasattr(model, "calibrate_timing"):
+        raise ValueError(
+            f"--model {args.model} is a {type(model).__name__}; calgan calibrate "
+            "calibrates deep models (DeepSpikeInference)."
+        )
+    model.set_params(fs=fs)
+    units = np.unique(data.get("units") if data.get("units") is not None else [])
+    if len(units) > 1:
+        raise ValueError(
+            f"{', '.join(map(str, args.data))} mix traces in {' and '.join(units)}; "
+            "calibrate on data in the units of the recordings you will infer."
+        )
+    if len(units) == 1:
+        model.set_params(units=str(units[0]))
+    neurons = len(np.unique(data.neuron))
+    spikes = float(np.nansum(np.where(np.isnan(data.calcium), np.nan, data.spikes)))
+    print(f"calibrating on {neurons} neuron(s), {spikes:g} spikes, at {fs:g} Hz")
+    if args.counts:
+        model.calibrate_counts(data.calcium, data.spikes)
+        print(f"count_scale = {model.count_scale:.3g} (true spikes / predicted)")
+    if timing:
+        model.calibrate_timing(data.calcium, data.spikes)
+        print("spike timing within network frames learned (timing_coef_)")
+    elif args.timing:
+        print(f"no timing to calibrate at {fs:g} Hz: the network runs on every frame")
+    model.save(args.out)
+    print(f"saved to {args.out}; use it with: calgan infer --model {args.out} --fs {fs:g}")
+    return 0
+
+
 #: Neurons read and inferred at a time by ``calgan infer``: memory stays bounded.
 _INFER_CHUNK = 256
 
@@ -852,6 +904,46 @@ def build_parser():
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="fit a deep model's spike counts and timing to neurons of your preparation "
+        "with ground truth",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        help="SpikeFinder or CASCADE folder with the neurons' ground truth (repeat for several)",
+    )
+    p.add_argument("--out", required=True, help="directory to save the calibrated model in")
+    p.add_argument(
+        "--model",
+        default="pretrained",
+        help="directory written by calgan fit, 'pretrained' or 'pretrained-fast'",
+    )
+    p.add_argument(
+        "--fs",
+        type=float,
+        required=True,
+        help="frame rate (Hz) of the recordings the model will infer; the ground truth "
+        "is resampled to it",
+    )
+    p.add_argument(
+        "--no-counts",
+        dest="counts",
+        action="store_false",
+        help="keep the model's count_scale (default: set it so the rates sum to the true counts)",
+    )
+    p.add_argument(
+        "--no-timing",
+        dest="timing",
+        action="store_false",
+        help="keep the rise rule (default above 20 Hz: learn where spikes lie within "
+        "network frames)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a model saved in --out")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("benchmark", help="compare deep models with classical baselines")
     p.add_argument("--data", action="append", help="leave-one-dataset-out over these folders")

@@ -14,7 +14,7 @@ def test_help_lists_subcommands(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("simulate", "info", "fit", "infer", "benchmark", "sample"):
+    for command in ("simulate", "info", "fit", "calibrate", "infer", "benchmark", "sample"):
         assert command in out
 
 
@@ -427,3 +427,59 @@ def test_sample_windows_still_written_without_spikes(tmp_path):
     from calgan_sklearn import load_model
 
     assert load_model(tmp_path / "gan").conditioning_ == "label"
+
+
+@pytest.mark.realdata
+def test_calibrate_on_three_neurons_then_infer_the_others(cascade_dir, tmp_path, capsys):
+    from calgan_sklearn import load_model
+    from calgan_sklearn.datasets import load_cascade
+    from calgan_sklearn.evaluation import score_rates
+
+    source = cascade_dir / "DS12-GCaMP6s-m-V1-neuropil-corrected"  # 6 neurons, 158 Hz
+    files = sorted(source.glob("*.mat"))
+    for folder, part in (("gt", files[:3]), ("rest", files[3:])):
+        (tmp_path / folder).mkdir()
+        for f in part:  # links, not copies, of the shared files
+            (tmp_path / folder / f.name).symlink_to(f)
+    fs = "158.3"
+    model = tmp_path / "model"
+    args = ["calibrate", "--data", str(tmp_path / "gt"), "--fs", fs, "--out", str(model)]
+    assert main(args) == 0
+    assert "count_scale =" in capsys.readouterr().out
+    calibrated = load_model(model)
+    assert calibrated.count_scale != 1.0 and calibrated.timing_fs_ == 158.3
+    # the other neurons, inferred from a plain array as a user's recording would be
+    rest = load_cascade(tmp_path / "rest", fs=158.3)
+    np.save(tmp_path / "rest.npy", rest.calcium.astype(np.float32))
+    scores = {}
+    for name in ("pretrained", str(model)):
+        out = tmp_path / f"rates{len(scores)}.npy"
+        infer = ["infer", "--model", name, "--input", str(tmp_path / "rest.npy"), "--fs", fs]
+        assert main([*infer, "--units", "dff", "--output", str(out)]) == 0
+        scores[name] = score_rates(rest.spikes, np.load(out), 158.3, neuron=rest.neuron)
+    before, after = scores["pretrained"], scores[str(model)]
+    assert after["correlation"] > before["correlation"] + 0.02, scores
+    assert abs(after["bias"]) < abs(before["bias"]), scores
+    # refused before anything is loaded or written
+    assert main([*args, "--no-counts", "--no-timing", "--out", str(tmp_path / "m2")]) == 2
+    assert "nothing to calibrate" in capsys.readouterr().err
+    assert main(args) == 2  # the model exists: --overwrite replaces it
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--fs", "5", "--out", str(tmp_path / "m3")]) == 2
+    assert "7.5-1000 Hz" in capsys.readouterr().err
+    # at 20 Hz or less there is no timing to learn: the counts alone are calibrated
+    low = [*args[:-1], str(tmp_path / "m4")]
+    low[low.index(fs)] = "15"
+    assert main(low) == 0
+    assert "no timing to calibrate at 15 Hz" in capsys.readouterr().out
+    assert not hasattr(load_model(tmp_path / "m4"), "timing_coef_")
+
+
+def test_calibrate_needs_ground_truth(tmp_path, capsys):
+    np.save(tmp_path / "traces.npy", np.zeros((2, 100), np.float32))
+    args = ["calibrate", "--data", str(tmp_path / "traces.npy"), "--fs", "30"]
+    assert main([*args, "--out", str(tmp_path / "m")]) == 2
+    assert "needs ground truth" in capsys.readouterr().err
+    missing = ["calibrate", "--data", str(tmp_path / "nowhere"), "--fs", "30", "--out", "x"]
+    assert main(missing) == 2
+    assert "does not exist" in capsys.readouterr().err
