@@ -728,6 +728,8 @@ def test_calibrate_timing_warns_when_used_at_another_frame_rate(tiny_fitted, sim
         warnings.simplefilter("error")  # no timing to place at 20 Hz: nothing to warn of
         est.set_params(fs=20.0).predict(sim.calcium[11:12])
         est.set_params(fs=50.0, refine_timing=False).predict(sim.calcium[11:12])
+        del est.timing_coef_  # the calibration removed: the rule places, nothing to warn of
+        est.set_params(refine_timing=True).predict(sim.calcium[11:12])
 
 
 def test_calibrate_timing_refuses_what_it_cannot_learn(tiny_fitted, sim):

@@ -1274,7 +1274,8 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     def _check_timing_rate(self):
         """Warn when a timing calibration made at one frame rate is used at another."""
         made_at = self.__dict__.get("timing_fs_")
-        if made_at is None or not self.refine_timing or network_rate(self.fs)[0] == 1:
+        calibrated = made_at is not None and "timing_coef_" in self.__dict__
+        if not calibrated or not self.refine_timing or network_rate(self.fs)[0] == 1:
             return
         if not np.isclose(float(self.fs), made_at, rtol=0.01):
             warnings.warn(
