@@ -30,6 +30,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -48,10 +49,27 @@ def oasis_rates(test):
     return OASIS(p=1, penalty=1, fs=float(test.fs)).fit(test.calcium).predict(test.calcium)
 
 
-def main(argv=None):
+def held_out_datasets(args):
+    """``(fold model, name, data at its native rate, fs, neurons)`` of each held-out
+    dataset above 20 Hz with more than ``args.neurons`` neurons; each fold's model
+    is loaded once, when its first such dataset comes."""
     from calgan_sklearn import load_model
-    from calgan_sklearn.evaluation import _predict_params, score_rates
     from calgan_sklearn.models._inference import network_rate
+
+    for k, fold in enumerate(FOLDS, 1):
+        model = None
+        for name in fold:
+            test = load_one(args.data, name, None)
+            fs = float(test.fs)
+            neurons = np.unique(test.neuron)
+            if network_rate(fs)[0] == 1 or len(neurons) <= args.neurons:
+                continue
+            model = model or load_model(args.models / f"fold{k}")
+            yield model, name, test, fs, neurons
+
+
+def main(argv=None):
+    from calgan_sklearn.evaluation import _predict_params, score_rates
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", type=Path, help="folder of bench_heldout.py --save-models")
@@ -71,40 +89,32 @@ def main(argv=None):
         f"{'rule r':>6s} {'learned r':>9s} {'OASIS r':>7s}   (the other neurons)",
         flush=True,
     )
-    for k, fold in enumerate(FOLDS, 1):
-        model = None
-        for name in fold:
-            test = load_one(args.data, name, None)
-            fs = float(test.fs)
-            neurons = np.unique(test.neuron)
-            if network_rate(fs)[0] == 1 or len(neurons) <= args.neurons:
-                continue
-            model = model or load_model(args.models / f"fold{k}")
-            oasis = oasis_rates(test)
-            rng = np.random.default_rng(args.seed)
-            scores = []
-            with _predict_params(model, test):
-                rule = model.predict(test.calcium)
-                for _ in range(args.draws):
-                    chosen = np.isin(test.neuron, rng.choice(neurons, args.neurons, False))
-                    rest = ~chosen
-                    model.calibrate_timing(test.calcium[chosen], test.spikes[chosen])
-                    learned = model.predict(test.calcium[rest])
-                    del model.timing_coef_
-                    kw = {"neuron": test.neuron[rest]}
-                    scores.append(
-                        [
-                            score_rates(test.spikes[rest], r, fs, **kw)["correlation"]
-                            for r in (rule[rest], learned, oasis[rest])
-                        ]
-                    )
-            r = np.mean(scores, axis=0)
-            rows.append((name, r))
-            print(
-                f"{name:38s} {fs:5.0f} {len(neurons):4d} {len(scores):5d} "
-                f"{r[0]:6.3f} {r[1]:9.3f} {r[2]:7.3f}",
-                flush=True,
-            )
+    for model, name, test, fs, neurons in held_out_datasets(args):
+        oasis = oasis_rates(test)
+        rng = np.random.default_rng(args.seed)
+        scores = []
+        with _predict_params(model, test):
+            rule = model.predict(test.calcium)
+            for _ in range(args.draws):
+                chosen = np.isin(test.neuron, rng.choice(neurons, args.neurons, False))
+                rest = ~chosen
+                model.calibrate_timing(test.calcium[chosen], test.spikes[chosen])
+                learned = model.predict(test.calcium[rest])
+                del model.timing_coef_
+                kw = {"neuron": test.neuron[rest]}
+                scores.append(
+                    [
+                        score_rates(test.spikes[rest], r, fs, **kw)["correlation"]
+                        for r in (rule[rest], learned, oasis[rest])
+                    ]
+                )
+        r = np.mean(scores, axis=0)
+        rows.append((name, r))
+        print(
+            f"{name:38s} {fs:5.0f} {len(neurons):4d} {len(scores):5d} "
+            f"{r[0]:6.3f} {r[1]:9.3f} {r[2]:7.3f}",
+            flush=True,
+        )
     r = np.array([row[1] for row in rows])
     print(
         f"\nmean over {len(rows)} datasets: rule {r[:, 0].mean():.4f}, learned "
@@ -117,23 +127,27 @@ def main(argv=None):
 
 def across_rates(args):
     """Calibrations made at one frame rate and used at another (``--divisors``)."""
-    from calgan_sklearn import load_model
     from calgan_sklearn.evaluation import _predict_params, score_rates
     from calgan_sklearn.models._inference import network_rate
 
+    calibration = ("timing_coef_", "timing_fs_")
+
     def calibrated(model, data, chosen):
+        """The calibration's attributes, taken off the model."""
         with _predict_params(model, data):
             model.calibrate_timing(data.calcium[chosen], data.spikes[chosen])
-        return model.__dict__.pop("timing_coef_")
+        return {name: model.__dict__.pop(name) for name in calibration}
 
-    def correlation(model, data, rest, coef=None):
-        with _predict_params(model, data):
-            if coef is not None:
-                model.timing_coef_ = coef
+    def correlation(model, data, rest, state=None):
+        with _predict_params(model, data), warnings.catch_warnings():
+            # using a calibration at another rate is the point here
+            warnings.filterwarnings("ignore", "timing_coef_ was calibrated", UserWarning)
+            vars(model).update(state or {})
             try:
                 rates = model.predict(data.calcium[rest])
             finally:
-                model.__dict__.pop("timing_coef_", None)
+                for name in calibration:
+                    model.__dict__.pop(name, None)
         return score_rates(data.spikes[rest], rates, float(data.fs), neuron=data.neuron[rest])[
             "correlation"
         ]
@@ -142,43 +156,35 @@ def across_rates(args):
     columns = ["rule", "native calibration", "own calibration", "back at native"]
     results = {d: [] for d in args.divisors}
     print(f"{'held-out dataset':38s} {'Hz':>5s}  " + " / ".join(columns), flush=True)
-    for k, fold in enumerate(FOLDS, 1):
-        model = None
-        for name in fold:
-            test = load_one(args.data, name, None)
-            fs = float(test.fs)
-            neurons = np.unique(test.neuron)
-            if network_rate(fs)[0] == 1 or len(neurons) <= args.neurons:
+    for model, name, test, fs, neurons in held_out_datasets(args):
+        for d in args.divisors:
+            if network_rate(fs / d)[0] == 1:
                 continue
-            model = model or load_model(args.models / f"fold{k}")
-            for d in args.divisors:
-                if network_rate(fs / d)[0] == 1:
-                    continue
-                slow = load_one(args.data, name, fs / d)
-                rng = np.random.default_rng(args.seed)
-                scores = []
-                for _ in range(args.draws):
-                    drawn = rng.choice(neurons, args.neurons, False)
-                    chosen, slow_chosen = np.isin(test.neuron, drawn), np.isin(slow.neuron, drawn)
-                    native_coef = calibrated(model, test, chosen)
-                    slow_coef = calibrated(model, slow, slow_chosen)
-                    scores.append(
-                        [
-                            correlation(model, slow, ~slow_chosen),
-                            correlation(model, slow, ~slow_chosen, native_coef),
-                            correlation(model, slow, ~slow_chosen, slow_coef),
-                            correlation(model, test, ~chosen, slow_coef),
-                            correlation(model, test, ~chosen, native_coef),
-                        ]
-                    )
-                r = np.mean(scores, axis=0)
-                results[d].append(r)
-                print(
-                    f"{name:38s} {fs / d:5.0f}  "
-                    + " / ".join(f"{x:.3f}" for x in r[:4])
-                    + f"   (native: calibrated there {r[4]:.3f})",
-                    flush=True,
+            slow = load_one(args.data, name, fs / d)
+            rng = np.random.default_rng(args.seed)
+            scores = []
+            for _ in range(args.draws):
+                drawn = rng.choice(neurons, args.neurons, False)
+                chosen, slow_chosen = np.isin(test.neuron, drawn), np.isin(slow.neuron, drawn)
+                native_coef = calibrated(model, test, chosen)
+                slow_coef = calibrated(model, slow, slow_chosen)
+                scores.append(
+                    [
+                        correlation(model, slow, ~slow_chosen),
+                        correlation(model, slow, ~slow_chosen, native_coef),
+                        correlation(model, slow, ~slow_chosen, slow_coef),
+                        correlation(model, test, ~chosen, slow_coef),
+                        correlation(model, test, ~chosen, native_coef),
+                    ]
                 )
+            r = np.mean(scores, axis=0)
+            results[d].append(r)
+            print(
+                f"{name:38s} {fs / d:5.0f}  "
+                + " / ".join(f"{x:.3f}" for x in r[:4])
+                + f"   (native: calibrated there {r[4]:.3f})",
+                flush=True,
+            )
     for d, rows in results.items():
         r = np.array(rows)
         print(
