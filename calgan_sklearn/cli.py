@@ -300,8 +300,15 @@ def cmd_calibrate(args):
         print("spike timing within network frames learned (timing_coef_)")
     elif args.timing:
         print(f"no timing to calibrate at {fs:g} Hz: the network runs on every frame")
+    elif "timing_coef_" in model.__dict__:
+        made_at = model.__dict__.get("timing_fs_")
+        at = f" (made at {made_at:g} Hz)" if made_at is not None else ""
+        print(f"--no-timing: the model's earlier timing calibration{at} is kept")
     model.save(args.out)
-    print(f"saved to {args.out}; use it with: calgan infer --model {args.out} --fs {fs:g}")
+    print(
+        f"saved to {args.out}; use it with: calgan infer --model {args.out} --fs {fs:g} "
+        f"--units {model.units}"
+    )
     return 0
 
 

@@ -445,7 +445,8 @@ def test_calibrate_on_three_neurons_then_infer_the_others(cascade_dir, tmp_path,
     model = tmp_path / "model"
     args = ["calibrate", "--data", str(tmp_path / "gt"), "--fs", fs, "--out", str(model)]
     assert main(args) == 0
-    assert "count_scale =" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "count_scale =" in out and f"--fs {fs} --units dff" in out  # CASCADE: dF/F
     calibrated = load_model(model)
     assert calibrated.count_scale != 1.0 and calibrated.timing_fs_ == 158.3
     # the other neurons, inferred from a plain array as a user's recording would be
@@ -460,6 +461,16 @@ def test_calibrate_on_three_neurons_then_infer_the_others(cascade_dir, tmp_path,
     before, after = scores["pretrained"], scores[str(model)]
     assert after["correlation"] > before["correlation"] + 0.02, scores
     assert abs(after["bias"]) < abs(before["bias"]), scores
+    # a .npy is read in arbitrary units unless told: the dF/F count scale warns
+    capsys.readouterr()
+    infer = ["infer", "--model", str(model), "--input", str(tmp_path / "rest.npy"), "--fs", fs]
+    assert main([*infer, "--output", str(tmp_path / "rates_arb.npy")]) == 0
+    assert "calgan infer --units dff" in capsys.readouterr().err
+    # --no-timing on a model with a timing calibration says that it keeps it
+    again = [*args[:-1], str(tmp_path / "m5"), "--model", str(model), "--no-timing"]
+    assert main(again) == 0
+    assert "earlier timing calibration (made at 158.3 Hz) is kept" in capsys.readouterr().out
+    assert load_model(tmp_path / "m5").timing_fs_ == 158.3
     # refused before anything is loaded or written
     assert main([*args, "--no-counts", "--no-timing", "--out", str(tmp_path / "m2")]) == 2
     assert "nothing to calibrate" in capsys.readouterr().err

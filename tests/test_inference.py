@@ -657,6 +657,29 @@ def test_calibrate_counts_survives_save_and_load(tiny_fitted, sim, tmp_path):
     np.testing.assert_allclose(back.predict(sim.calcium[8:9]), est.predict(sim.calcium[8:9]))
 
 
+def test_calibrate_counts_warns_when_its_scale_is_used_in_other_units(tiny_fitted, sim, tmp_path):
+    from calgan_sklearn import load_model
+
+    est = pickle.loads(pickle.dumps(tiny_fitted)).set_params(units="dff")
+    est.calibrate_counts(sim.calcium[8:11], sim.spikes[8:11])
+    assert est.count_units_ == "dff"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in the units it was made in: no warning
+        est.predict(sim.calcium[11:12])
+    est.save(tmp_path / "m")
+    for model in (est, load_model(tmp_path / "m")):
+        model.set_params(units="arbitrary")
+        with pytest.warns(UserWarning, match="read in dF/F.*units='arbitrary'.*--units dff"):
+            rates = model.predict(sim.calcium[11:12])
+        assert np.isfinite(rates).all()  # still applied, with the warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est.set_params(count_scale=1.0).predict(sim.calcium[11:12])  # no scale, nothing to warn
+        # calibrated again in the new units: the record follows
+        est.calibrate_counts(sim.calcium[8:11], sim.spikes[8:11]).predict(sim.calcium[11:12])
+    assert est.count_units_ == "arbitrary"
+
+
 def test_calibrate_counts_refuses_what_cannot_set_a_scale(tiny_fitted, sim):
     est = pickle.loads(pickle.dumps(tiny_fitted))
     with pytest.raises(ValueError, match="no spikes"):

@@ -883,6 +883,11 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
     timing_fs_ : float
         Only after :meth:`calibrate_timing`: the frame rate it was made at.
         ``predict`` at another ``fs`` warns (the weights are per frame).
+    count_units_ : str
+        Only after :meth:`calibrate_counts`: the ``units`` it was made in.
+        ``predict`` in other units with ``count_scale != 1`` warns: the
+        network counts traces read as dF/F and as arbitrary units differently
+        (held out, by a factor of 0.6-6.7 per dataset).
 
     See Also
     --------
@@ -1082,6 +1087,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
                 f"trained); got {scale!r}. Set it with calibrate_counts or set_params."
             )
         self._check_timing_rate()
+        self._check_count_units()
         network = self._inference_network(int(np.prod(np.shape(X))))
         inference_function(network)  # made once, before the chunks' threads share it
         return self._predict_in_chunks(
@@ -1151,6 +1157,7 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
                 stacklevel=2,
             )
         self.count_scale = spikes / predicted
+        self.count_units_ = str(self.units)
         return self
 
     def calibrate_timing(self, X, y, *, alpha=0.01, max_events=5000, random_state=0):
@@ -1287,6 +1294,23 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
                 UserWarning,
                 stacklevel=3,
             )
+
+    def _check_count_units(self):
+        """Warn when a count calibration made in one ``units`` is used in the other."""
+        made_in = self.__dict__.get("count_units_")
+        if made_in is None or self.count_scale == 1.0 or made_in == self.units:
+            return
+        names = {"dff": "dF/F", "arbitrary": "arbitrary units"}
+        warnings.warn(
+            f"count_scale={self.count_scale:.3g} was calibrated on traces read in "
+            f"{names.get(made_in, made_in)} and is applied to traces read in "
+            f"{names.get(self.units, self.units)} (units={self.units!r}), which the network "
+            f"counts differently (held out, by 0.6-6.7x per dataset): predict with "
+            f"units={made_in!r} (calgan infer --units {made_in}), or call calibrate_counts "
+            f"with units={self.units!r}.",
+            UserWarning,
+            stacklevel=3,
+        )
 
     def _predict_chunk(self, X, first, network=None, out=None):
         """Rates of a validated chunk of traces (``first``: its first trace's number),
