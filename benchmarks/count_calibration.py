@@ -12,7 +12,10 @@ ratio (0 = calibrated; it is what one correction factor per recording would have
 to undo) and the CASCADE bias, next to statistics of the fluorescence alone that a
 calibration could use: the deep model's own rate, the dF/F 99th minus 10th
 percentile, the noise SD (robust, per frame), the skewness, the decay time of an
-OASIS AR(1) fit and the OASIS-deconvolved calcium per predicted spike.
+OASIS AR(1) fit, the OASIS-deconvolved calcium per predicted spike and the
+median size of the deconvolved events (OASIS activity merged over 100 ms, events
+above 3 noise SDs: if the smallest events were single spikes, counts would
+follow from calcium over event size, as in MLspike's autocalibration).
 
 It then asks whether those statistics predict the log ratio on a dataset they
 were not fitted on: a ridge regression (standardised features, the penalty chosen
@@ -21,6 +24,10 @@ held-out dataset's log ratio; the rates multiplied by ten to that power give
 the corrected bias. Printed: Spearman correlations of each statistic with the log
 ratio, and the median |bias| over datasets before and after the correction, next
 to a constant correction (the other datasets' median log ratio).
+
+It also predicts each dataset of dF/F traces a second time read in arbitrary
+units (``units="arbitrary"``) and prints the ratio of the two spike counts: how
+far a ``count_scale`` calibrated in one would be off in the other.
 
 Last, what :meth:`DeepSpikeInference.calibrate_counts` does with ground truth:
 ``k`` random neurons of each dataset set its ``count_scale`` (their true spikes
@@ -46,7 +53,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_heldout import FOLDS  # noqa: E402
 from train_pretrained import DEFAULT_DATA, load_one  # noqa: E402
 
-FEATURES = ["deep_rate", "amplitude", "noise_sd", "skewness", "decay_s", "fs", "dff_per_spike"]
+FEATURES = [
+    "deep_rate",
+    "amplitude",
+    "noise_sd",
+    "skewness",
+    "decay_s",
+    "fs",
+    "dff_per_spike",
+    "event_size",
+]
+
+
+def event_sizes(s, fs, sd, merge_s=0.1, threshold=3.0):
+    """Deconvolved activity ``s`` summed over runs of frames less than ``merge_s``
+    apart, keeping the sums above ``threshold`` noise SDs ``sd``."""
+    frames = np.flatnonzero(s > 0)
+    if len(frames) == 0:
+        return np.empty(0)
+    runs = np.split(frames, np.flatnonzero(np.diff(frames) > max(1, round(merge_s * fs))) + 1)
+    sizes = np.array([s[r].sum() for r in runs])
+    return sizes[sizes > threshold * sd]
 
 
 def neuron_rows(name, test, rates):
@@ -68,6 +95,7 @@ def neuron_rows(name, test, rates):
     for j, label in enumerate(pd.unique(neuron)):
         seconds = n_true = n_pred = deconvolved = 0.0
         stats = {"amplitude": [], "noise_sd": [], "skewness": [], "decay_s": []}
+        events = []
         for i in np.flatnonzero(neuron == label):
             ok = np.isfinite(test.calcium[i])
             x = test.calcium[i][ok].astype(np.float64)
@@ -79,6 +107,7 @@ def neuron_rows(name, test, rates):
             _, s, _, g, _ = deconvolve(x, penalty=1)
             g = float(np.atleast_1d(g)[0])
             deconvolved += float(np.sum(s))
+            events.append(event_sizes(s, fs, noise_sd(x)))
             stats["amplitude"].append(np.percentile(x, 99) - np.percentile(x, 10))
             stats["noise_sd"].append(noise_sd(x))
             z = x - x.mean()
@@ -98,6 +127,9 @@ def neuron_rows(name, test, rates):
                 log_ratio=np.log10(max(n_true, 0.5) / max(n_pred, 1e-3)),
                 bias=bias[j],
                 dff_per_spike=deconvolved / max(n_pred, 1e-3),
+                event_size=float(np.median(np.concatenate(events)))
+                if sum(map(len, events)) >= 5
+                else np.nan,
                 **{k: float(np.nanmedian(v)) for k, v in stats.items()},
             )
         )
@@ -130,13 +162,19 @@ def main(argv=None):
     parser.add_argument("--csv", type=Path, default=None, help="write the per-neuron rows here")
     args = parser.parse_args(argv)
 
-    rows = []
+    rows, units_ratio = [], {}
     for k, fold in enumerate(FOLDS, 1):
         model = load_model(args.models / f"fold{k}")
         for name in fold:
             test = load_one(args.data, name, None)
             with _predict_params(model, test):
                 rates = model.predict(test.calcium)
+                if model.units == "dff":  # the same traces read in arbitrary units
+                    model.set_params(units="arbitrary")
+                    other = model.predict(test.calcium)
+                    units_ratio[name] = np.nansum(other, dtype=np.float64) / np.nansum(
+                        rates, dtype=np.float64
+                    )
             rows += neuron_rows(name, test, rates)
     df = pd.DataFrame(rows)
     if args.csv:
@@ -149,6 +187,9 @@ def main(argv=None):
     logged = per[FEATURES].copy()
     for col in ["deep_rate", "amplitude", "noise_sd", "decay_s", "fs", "dff_per_spike"]:
         logged[col] = np.log10(logged[col].clip(lower=1e-6))
+    # a dataset without 5 events per neuron gets the others' median
+    events = np.log10(logged["event_size"].clip(lower=1e-6))
+    logged["event_size"] = events.fillna(events.median())
     print("\nSpearman correlation with the log ratio over datasets:")
     print(
         f"  true rate (not available to a calibration): "
@@ -170,6 +211,14 @@ def main(argv=None):
         f"as predicted {med_bias(0 * y):.3f}; constant correction {med_bias(constant):.3f}; "
         f"ridge on the statistics {med_bias(fitted):.3f}"
     )
+
+    ratio = pd.Series(units_ratio)
+    print(
+        f"\nspike count read in arbitrary units / read in dF/F, {len(ratio)} datasets of dF/F "
+        f"traces: median {ratio.median():.2f}, range {ratio.min():.2f}-{ratio.max():.2f}; "
+        f"off by more than 1.2x on {int((np.abs(np.log(ratio)) > np.log(1.2)).sum())}"
+    )
+    print("  " + ", ".join(f"{k.split('-')[0]} {v:.2f}" for k, v in ratio.sort_values().items()))
 
     rng = np.random.default_rng(0)
     scored = df.dropna(subset=["bias"])

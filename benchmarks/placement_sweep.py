@@ -26,7 +26,11 @@ correlation per dataset and the mean over datasets. A variant is a dict of
 - ``{"oasis": f, "p": 2, "smooth": s}``: frame weights from OASIS AR(``p``)
   deconvolution of the full-rate trace, smoothed by ``s`` frames (or
   ``"smooth_factor": c`` times the group size), plus ``f`` times their mean;
-  ``"times_rule": 1`` multiplies them by the rule's weights.
+  ``"times_rule": 1`` multiplies them by the rule's weights;
+- ``{"phases": k}``: not a placement but test-time augmentation: the mean of the
+  default rates of the traces and of the traces started ``j * factor / k``
+  frames later (``j = 1 .. k-1``), so the network's groups fall at ``k``
+  phases (the first frames keep the default rates).
 
 The ``default`` column reproduces ``bench_heldout.py``'s deep correlations for
 the same models. ``--divisor d`` scores every dataset resampled to its native
@@ -169,6 +173,22 @@ def capture_totals(model, test):
     return default, rows
 
 
+def phase_mean(model, test, default, k):
+    """Mean of ``default`` and the rates of the traces started ``j * factor / k`` frames later."""
+    from calgan_sklearn.evaluation import _predict_params
+    from calgan_sklearn.models._inference import network_rate
+
+    factor = network_rate(float(test.fs))[0]
+    shifts = sorted({int(round(j * factor / k)) for j in range(1, k)} - {0})
+    total = default.astype(np.float64)
+    for shift in shifts:
+        with _predict_params(model, test):
+            later = model.predict(test.calcium[:, shift:])
+        total[:, shift:] += later
+        total[:, :shift] += default[:, :shift]
+    return (total / (len(shifts) + 1)).astype(np.float32)
+
+
 def sweep_dataset(model, test, variants):
     """Correlations of the model's default placement and of each variant on ``test``."""
     from calgan_sklearn.evaluation import score_rates
@@ -185,6 +205,14 @@ def sweep_dataset(model, test, variants):
             deconvolve = OASIS(p=p, penalty=1, calibrate=False, fs=fs).fit(test.calcium)
             oasis[p] = deconvolve.predict(test.calcium)
     for variant in variants:
+        if "phases" in variant:
+            scores[json.dumps(variant)] = score_rates(
+                test.spikes,
+                phase_mean(model, test, default, variant["phases"]),
+                fs,
+                neuron=test.neuron,
+            )
+            continue
         rates = np.full(test.calcium.shape, np.nan, dtype=np.float32)
         for i, totals, calcium, factor in captured:
             o = oasis[variant.get("p", 1)][i] if "oasis" in variant else None
