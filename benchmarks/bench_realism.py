@@ -40,12 +40,16 @@ epochs, it renders the held-out spike trains in the style of the held-out
 traces (``like=``: their baseline and noise SD, no spikes; the simulator
 reference is matched to the same traces, and to their amplitudes too). The
 table then has a column ``train_s``, the generator's training time.
+``--in-sample`` trains it on the held-out neurons themselves instead (not a
+method: a reference that tells a generator that cannot fit the data it was
+trained on from one that does not carry over to new neurons).
 
 Usage::
 
     python benchmarks/bench_realism.py [--data ../shared/data] [--max-neurons 6]
         [--datasets DS09 DS14 ...] [--generator {gan,gan-styles,module:function}]
-        [--gan-epochs 30] [--gan-param mixed_precision=True] [--tstr {deep,oasis,none}]
+        [--gan-epochs 30] [--gan-param mixed_precision=True] [--in-sample]
+        [--tstr {deep,oasis,none}]
 """
 
 from __future__ import annotations
@@ -210,11 +214,18 @@ def main(argv=None):
         help="a CalciumGAN parameter for --generator gan or gan-styles, e.g. "
         "mixed_precision=True; repeatable",
     )
+    parser.add_argument(
+        "--in-sample",
+        action="store_true",
+        help="with --generator gan: train on the held-out neurons themselves (a reference)",
+    )
     parser.add_argument("--tstr", choices=["deep", "oasis", "none"], default="deep")
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args(argv)
 
     gan_params = _parse_params(args.gan_param)
+    if args.in_sample and args.generator != "gan":
+        parser.error("--in-sample needs --generator gan")
     print(f"Keras backend {keras.backend.backend()}, GPU: {gpu_available()}", flush=True)
     styled = args.generator == "gan-styles"
     make_generator = (
@@ -247,7 +258,8 @@ def main(argv=None):
         elif make_generator is not None:
             start = time.perf_counter()
             if args.generator == "gan":
-                generators["gan"] = make_generator(train, like=(test.calcium,))
+                source = test if args.in_sample else train
+                generators["gan"] = make_generator(source, like=(test.calcium,))
             else:
                 generators[args.generator] = make_generator(train)
             train_s = time.perf_counter() - start
