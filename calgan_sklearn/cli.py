@@ -373,6 +373,8 @@ def cmd_infer(args):
                 f"{args.model} is a {type(model).__name__}: leave the option out."
             )
         model.set_params(**{name: value})
+        if name == "count_scale":  # the user's factor replaces a calibration and its units
+            model.__dict__.pop("count_units_", None)
     if hasattr(model, "_resolve_inference_dtype"):
         # decided once for the whole recording, not per chunk of neurons
         total = len(selected) * meta.calcium.shape[1]

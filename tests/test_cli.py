@@ -466,6 +466,10 @@ def test_calibrate_on_three_neurons_then_infer_the_others(cascade_dir, tmp_path,
     infer = ["infer", "--model", str(model), "--input", str(tmp_path / "rest.npy"), "--fs", fs]
     assert main([*infer, "--output", str(tmp_path / "rates_arb.npy")]) == 0
     assert "calgan infer --units dff" in capsys.readouterr().err
+    # a factor given on the command line replaces the calibration: nothing to warn of
+    scaled = [*infer, "--count-scale", "0.5", "--output", str(tmp_path / "rates_c.npy")]
+    assert main(scaled) == 0
+    assert "--units dff" not in capsys.readouterr().err
     # --no-timing on a model with a timing calibration says that it keeps it
     again = [*args[:-1], str(tmp_path / "m5"), "--model", str(model), "--no-timing"]
     assert main(again) == 0
