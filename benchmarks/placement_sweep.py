@@ -90,13 +90,12 @@ def spread_by_weight(totals, weight, factor):
     """``spread_groups_by_rise``'s interpolation with a given per-frame weight."""
     from scipy.ndimage import uniform_filter1d
 
+    from calgan_sklearn.signal import _group_density
+
     n = len(weight)
     w = np.asarray(weight, dtype=np.float64) + 1e-12
     w = w / uniform_filter1d(w, 2 * factor, mode="nearest")
-    sizes = np.full(len(totals), float(factor))
-    sizes[-1] = n - (len(totals) - 1) * factor
-    centres = np.arange(len(totals)) * float(factor) + (sizes - 1) / 2.0
-    w *= np.interp(np.arange(n, dtype=np.float64), centres, np.asarray(totals) / sizes)
+    w *= _group_density(totals, factor, n, 0, n)
     return w * (float(np.sum(totals)) / max(float(w.sum()), 1e-300))
 
 

@@ -685,6 +685,18 @@ def timing_features(calcium, noise=None):
     return np.stack(cols, axis=1)
 
 
+def _group_density(totals, factor, n, lo, hi):
+    """Each group's rate per frame at its centre, interpolated linearly over frames
+    ``lo`` to ``hi`` of a trace of ``n`` frames (the last group may be shorter)."""
+    g0, g1 = max(lo // factor - 1, 0), min(hi // factor + 2, len(totals))
+    sizes = np.full(g1 - g0, float(factor))
+    if g1 == len(totals):
+        sizes[-1] = n - (len(totals) - 1) * factor
+    centres = np.arange(g0, g1) * float(factor) + (sizes - 1) / 2.0
+    density = np.asarray(totals[g0:g1], dtype=np.float64) / sizes
+    return np.interp(np.arange(lo, hi, dtype=np.float64), centres, density)
+
+
 def spread_groups_by_rise(
     totals,
     calcium,
@@ -773,7 +785,6 @@ def spread_groups_by_rise(
     scale = noise * kernel_norm
     width = 2 * factor
     margin = (int(4 * sigma + 2) if coef is None else _TIMING_REACH + 1) + width
-    last = n - (len(totals) - 1) * factor  # frames of the last, maybe shorter, group
     for start in range(0, n, block):
         stop = min(start + block, n)
         lo, hi = max(start - margin, 0), min(stop + margin, n)
@@ -790,14 +801,7 @@ def spread_groups_by_rise(
         local = uniform_filter1d(rise, width, mode="nearest")
         rise /= local
         del local
-        # each group's rate per frame at its centre, interpolated linearly
-        g0, g1 = max(lo // factor - 1, 0), min(hi // factor + 2, len(totals))
-        sizes = np.full(g1 - g0, float(factor))
-        if g1 == len(totals):
-            sizes[-1] = last
-        centres = np.arange(g0, g1) * float(factor) + (sizes - 1) / 2.0
-        density = np.asarray(totals[g0:g1], dtype=np.float64) / sizes
-        rise *= np.interp(np.arange(lo, hi, dtype=np.float64), centres, density)
+        rise *= _group_density(totals, factor, n, lo, hi)
         out[start:stop] = rise[start - lo : stop - lo]
     total, spread = float(np.sum(totals, dtype=np.float64)), float(out.sum(dtype=np.float64))
     if spread > 0:
