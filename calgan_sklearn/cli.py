@@ -213,12 +213,16 @@ def _summarise(path, split, fs=None):
         }
 
 
+#: Files ``DeepSpikeInference.save`` writes (``calgan fit`` and ``calgan calibrate``).
+_MODEL_FILES = ("estimator.json", "model_.keras")
+
+
 def cmd_fit(args):
     from ._validation import check_fs
     from .datasets import dataset_weights, load_folder
 
     _check_inputs(args.data, "--data")
-    _check_output_dir(args.out, ("estimator.json", "model_.keras"), overwrite=args.overwrite)
+    _check_output_dir(args.out, _MODEL_FILES, overwrite=args.overwrite)
     params = {"fs": check_fs(args.fs, "--fs"), "random_state": args.seed}
     params["verbose"] = int(args.verbose)
     if args.epochs is not None:
@@ -262,11 +266,11 @@ def cmd_calibrate(args):
     if args.model not in _PRETRAINED:
         _check_inputs([args.model], "--model")
     fs = check_fs(args.fs, "--fs")
-    network_rate(fs)  # a clear error for a rate the deep model cannot serve
+    factor = network_rate(fs)[0]  # a clear error for a rate the deep model cannot serve
     if not (args.counts or args.timing):
         raise ValueError("--no-counts and --no-timing together leave nothing to calibrate.")
-    timing = args.timing and network_rate(fs)[0] > 1
-    _check_output_dir(args.out, ("estimator.json", "model_.keras"), overwrite=args.overwrite)
+    timing = args.timing and factor > 1
+    _check_output_dir(args.out, _MODEL_FILES, overwrite=args.overwrite)
     data = load_folder(args.data, fs=fs)
     if data.spikes is None:
         raise ValueError(
