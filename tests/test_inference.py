@@ -514,6 +514,35 @@ def test_native_dilated_copy_predicts_as_the_trained_network_and_follows_its_tra
     assert not np.allclose(est.predict(X), before)
 
 
+def test_many_fitted_networks_do_not_log_a_retracing_warning():
+    # a grid search or cross-validation makes one graph function per fitted
+    # network; TensorFlow must not take them for one function traced again and
+    # again ("5 out of the last 5 calls ... triggered tf.function retracing")
+    import logging
+
+    import keras
+
+    from calgan_sklearn.models._inference import inference_function
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("TensorFlow's tracing warning")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        x = np.zeros((2, 64, 1), np.float32)
+        for _ in range(7):
+            inp = keras.Input((None, 1))
+            network = keras.Model(inp, keras.layers.Conv1D(1, 3, padding="same")(inp))
+            out = inference_function(network)(x)
+            np.testing.assert_allclose(np.asarray(out), np.asarray(network(x)), atol=1e-6)
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "retracing" in r.getMessage()]
+
+
 def test_load_refuses_a_network_that_does_not_match_the_parameters(tiny_fitted, tmp_path):
     import json
 

@@ -173,6 +173,24 @@ def _document_common_parameters(cls):
 _COMPILED = weakref.WeakKeyDictionary()
 
 
+class _CallInference:
+    """``network(x, training=False)`` for a weakly referenced network.
+
+    An object, not a lambda: TensorFlow counts traces per Python code object,
+    so graph functions of one shared lambda, one per fitted network (a grid
+    search, cross-validation folds), would add up to its warning that
+    "5 out of the last 5 calls ... triggered tf.function retracing", though
+    each network is traced once. An object without ``__code__`` is counted on
+    its own.
+    """
+
+    def __init__(self, model):
+        self.ref = weakref.ref(model)  # the cache must not keep the network alive
+
+    def __call__(self, x):
+        return self.ref()(x, training=False)
+
+
 def inference_function(model):
     """``model(x, training=False)``, as a TensorFlow graph function when possible.
 
@@ -195,19 +213,15 @@ def inference_function(model):
     if fn is None:
         import tensorflow as tf
 
-        ref = weakref.ref(model)  # the cache must not keep the network alive
+        call = _CallInference(model)
         inputs = model.inputs if isinstance(model.inputs, (list, tuple)) else [model.inputs]
         if len(inputs) == 1:
             # one graph for every batch size and length: no retracing (about
             # half a second each) when a second call brings a new shape
             spec = tf.TensorSpec([None] * len(inputs[0].shape), inputs[0].dtype)
-            fn = tf.function(
-                lambda x: ref()(x, training=False), input_signature=[spec], autograph=False
-            )
+            fn = tf.function(call, input_signature=[spec], autograph=False)
         else:
-            fn = tf.function(
-                lambda x: ref()(x, training=False), reduce_retracing=True, autograph=False
-            )
+            fn = tf.function(call, reduce_retracing=True, autograph=False)
         _COMPILED[model] = fn
     return fn
 
