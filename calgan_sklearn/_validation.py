@@ -21,6 +21,16 @@ __all__ = [
 ]
 
 
+def _row_lengths(X):
+    """Lengths of the rows of a sequence of sequences, else None."""
+    if isinstance(X, (str, bytes)) or not hasattr(X, "__len__"):
+        return None
+    try:
+        return [len(row) for row in X]
+    except TypeError:
+        return None
+
+
 def check_traces(
     X, *, name="calcium", allow_nan_rows=False, min_frames=1, first=0, dtype=np.float64
 ):
@@ -61,6 +71,13 @@ def check_traces(
     try:
         X = np.asarray(X, dtype=dtype)
     except (TypeError, ValueError) as exc:
+        lengths = _row_lengths(X)
+        if lengths is not None and len(set(lengths)) > 1:
+            raise ValueError(
+                f"{name} holds traces of different lengths ({min(lengths)} to {max(lengths)} "
+                "frames); NaN-pad them at the end to one length, e.g. with "
+                "calgan_sklearn.signal.pad_traces(traces)."
+            ) from exc
         raise ValueError(
             f"{name} must be a numeric array of shape (n_traces, n_frames); "
             f"could not convert it to float: {exc}"

@@ -332,11 +332,19 @@ def test_trace_statistics_tell_sparse_from_busy_neurons_and_follow_added_noise()
         (np.zeros((2, 10, 3)), np.zeros((2, 10, 3)), "n_traces, n_frames"),
         (np.zeros((2, 100)), None, "needs spike counts"),
         (np.zeros((2, 100)), -np.ones((2, 100)), "non-negative"),
+        ([[0.0] * 100, [0.0] * 90], [[0.0] * 100, [0.0] * 90], "different lengths.*pad_traces"),
     ],
 )
 def test_bad_input_raises_clear_errors(X, y, match):
     with pytest.raises(ValueError, match=match):
         DeepSpikeInference(**TINY).fit(X, y)
+
+
+def test_predict_on_traces_of_different_lengths_says_to_pad_them(tiny_fitted):
+    with pytest.raises(ValueError, match=r"different lengths \(90 to 100 frames\).*pad_traces"):
+        tiny_fitted.predict([[0.0] * 100, [0.0] * 90])
+    rates = tiny_fitted.predict([[0.0] * 100, [0.0] * 100])  # a list of equal rows is fine
+    assert rates.shape == (2, 100)
 
 
 def test_bad_parameters_and_unfitted():

@@ -39,7 +39,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import check_fs, check_spikes, check_traces
-from ..base import SpikeInferenceMixin
+from ..base import SpikeInferenceMixin, _as_trace_array
 from ..signal import (
     float_trace,
     group_means,
@@ -1088,7 +1088,8 @@ class DeepSpikeInference(SpikeInferenceMixin, BaseKerasEstimator):
             )
         self._check_timing_rate()
         self._check_count_units()
-        network = self._inference_network(int(np.prod(np.shape(X))))
+        X = _as_trace_array(X)  # a list is checked whole here; an array stays as it is
+        network = self._inference_network(X.size)
         inference_function(network)  # made once, before the chunks' threads share it
         return self._predict_in_chunks(
             X,
