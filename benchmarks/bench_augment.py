@@ -21,7 +21,12 @@ Four models per half:
   the labelled traces, ``like=``);
 - ``real+sim``: the same with the package's simulator instead of the GAN
   (indicator kinetics, amplitude fitted per trace, noise matched; a new noise
-  draw per copy).
+  draw per copy);
+- ``real+transplant``: the same with ``realism_references.transplant`` (each
+  rendering from one labelled neuron's own kernel and a stretch of its own
+  residual, at a new offset per copy).
+
+``--variants`` picks which of ``gan``, ``sim`` and ``transplant`` run (default all).
 
 Fine-tuning continues the fold model's network (``warm_start=True``, one
 network, no distillation, learning rate 1e-3, fixed seed) for the same number
@@ -32,7 +37,7 @@ Usage::
 
     python benchmarks/bench_heldout.py --save-models runs/folds   # once, ~50 min
     python benchmarks/bench_augment.py --models runs/folds [--datasets DS27 DS18 ...]
-        [--copies 3] [--epochs 2] [--gan-epochs 50]
+        [--copies 3] [--epochs 2] [--gan-epochs 50] [--variants gan sim transplant]
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_heldout import FOLDS  # noqa: E402
 from bench_realism import indicator_kinetics, neuron_rows  # noqa: E402
+from realism_references import transplant  # noqa: E402
 from train_pretrained import DEFAULT_DATA, load_one  # noqa: E402
 
 from calgan_sklearn import CalciumGAN, load_model  # noqa: E402
@@ -89,7 +95,10 @@ def _fine_tune(folder, X, y, fs, units, epochs):
     return model.fit(X, y)
 
 
-def run_dataset(name, models, copies, epochs, gan_epochs):
+VARIANTS = ("gan", "sim", "transplant")
+
+
+def run_dataset(name, models, copies, epochs, gan_epochs, variants=VARIANTS):
     fold = next(k for k, f in enumerate(FOLDS, 1) if name in f)
     folder = Path(models) / f"fold{fold}"
     data = load_one(DEFAULT_DATA, name, None)
@@ -98,7 +107,7 @@ def run_dataset(name, models, copies, epochs, gan_epochs):
     neurons = np.unique(data.neuron)
     np.random.default_rng(0).shuffle(neurons)
     halves = [neurons[::2], neurons[1::2]]
-    scores = {k: [] for k in ("base", "real", "real+gan", "real+sim")}
+    scores = {k: [] for k in ("base", "real", *(f"real+{v}" for v in variants))}
     gan_s = []
     for h in range(2):
         test, train = neuron_rows(data, halves[h]), neuron_rows(data, halves[1 - h])
@@ -106,22 +115,29 @@ def run_dataset(name, models, copies, epochs, gan_epochs):
         scores["base"].append(_score(base, test, fs))
         tuned = _fine_tune(folder, train.calcium, train.spikes, fs, units, epochs * (1 + copies))
         scores["real"].append(_score(tuned, test, fs))
-        start = time.perf_counter()
-        gan = CalciumGAN(fs=fs, epochs=gan_epochs, random_state=0)
-        gan.fit(train.calcium, train.spikes)
-        gan_s.append(time.perf_counter() - start)
-        indicator = indicator_kinetics(train)[0] if "indicator" in train else "GCaMP6f"
-        sims = [
-            reference_generators(train.calcium, fs, indicator, random_state=k)["simulator"]
-            for k in range(1, copies + 1)
-        ]
-        renderings = {
-            "real+gan": [
+        renderings = {}
+        if "gan" in variants:
+            start = time.perf_counter()
+            gan = CalciumGAN(fs=fs, epochs=gan_epochs, random_state=0)
+            gan.fit(train.calcium, train.spikes)
+            gan_s.append(time.perf_counter() - start)
+            renderings["real+gan"] = [
                 gan.sample(y=train.spikes, like=train.calcium, random_state=k)[0]
                 for k in range(1, copies + 1)
-            ],
-            "real+sim": [sim(train.spikes.copy()) for sim in sims],
-        }
+            ]
+        if "sim" in variants:
+            indicator = indicator_kinetics(train)[0] if "indicator" in train else "GCaMP6f"
+            renderings["real+sim"] = [
+                reference_generators(train.calcium, fs, indicator, random_state=k)["simulator"](
+                    train.spikes.copy()
+                )
+                for k in range(1, copies + 1)
+            ]
+        if "transplant" in variants:
+            renderings["real+transplant"] = [
+                transplant(train, like=(train.calcium,), random_state=k)(train.spikes)
+                for k in range(1, copies + 1)
+            ]
         for label, copies_of in renderings.items():
             Xs, ys = [train.calcium], [train.spikes]
             for rendered in copies_of:
@@ -134,7 +150,7 @@ def run_dataset(name, models, copies, epochs, gan_epochs):
         print(name, f"half {h}:", {k: round(v[-1], 3) for k, v in scores.items()}, flush=True)
     row = {"dataset": name, "fs": fs, "neurons": len(neurons)}
     row.update({k: float(np.mean(v)) for k, v in scores.items()})
-    row["gan_fit_s"] = float(np.mean(gan_s))
+    row["gan_fit_s"] = float(np.mean(gan_s)) if gan_s else np.nan
     return row
 
 
@@ -145,19 +161,23 @@ def main(argv=None):
     parser.add_argument("--copies", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--gan-epochs", type=int, default=50)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--csv", default=None)
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         rows = [
-            run_dataset(name, args.models, args.copies, args.epochs, args.gan_epochs)
+            run_dataset(
+                name, args.models, args.copies, args.epochs, args.gan_epochs, args.variants
+            )
             for name in args.datasets
         ]
     table = pd.DataFrame(rows)
-    for col in ("real", "real+gan", "real+sim"):
+    columns = ["base", "real", *(f"real+{v}" for v in args.variants)]
+    for col in columns[1:]:
         table[f"{col} - base"] = table[col] - table["base"]
     print(table.to_string(index=False, float_format="%.3f"))
-    print("\nmean:", table[["base", "real", "real+gan", "real+sim"]].mean().round(3).to_dict())
+    print("\nmean:", table[columns].mean().round(3).to_dict())
     if args.csv:
         table.to_csv(args.csv, index=False)
 

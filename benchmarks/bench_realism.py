@@ -21,7 +21,11 @@ the dataset's indicator kinetics, amplitude and noise matched per trace) and
 A generator under test is plugged in with ``--generator module:function``:
 ``function(train)`` receives the training neurons' Bunch (``calcium``,
 ``spikes``, ``fs``, labels), may fit on it, and returns a callable
-``generator(spikes) -> calcium`` (same shape, data units). A whole-trace
+``generator(spikes) -> calcium`` (same shape, data units). A function with a
+``like`` parameter also gets ``like=(held-out calcium,)``, to read the style
+(baseline, noise SD) of the traces it renders, as ``--generator gan`` does.
+``benchmarks/realism_references.py`` holds non-adversarial references in this
+form (``realism_references:transplant``). A whole-trace
 ``CalciumGAN`` would be wrapped this way, e.g.::
 
     def make(train):
@@ -57,6 +61,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import inspect
 import sys
 import time
 import warnings
@@ -260,6 +265,8 @@ def main(argv=None):
             if args.generator == "gan":
                 source = test if args.in_sample else train
                 generators["gan"] = make_generator(source, like=(test.calcium,))
+            elif "like" in inspect.signature(make_generator).parameters:
+                generators[args.generator] = make_generator(train, like=(test.calcium,))
             else:
                 generators[args.generator] = make_generator(train)
             train_s = time.perf_counter() - start
