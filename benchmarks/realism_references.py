@@ -15,8 +15,12 @@ reuses real training neurons wholesale? Usage::
 
     python benchmarks/bench_realism.py --generator realism_references:transplant --tstr none
 
-``transplant_pooled`` uses one kernel fitted on all training neurons together
-(the dataset's average response) with each donor's residual.
+Variants: ``transplant_pooled`` renders with one kernel fitted on all training
+neurons together (the dataset's average response), adding each donor's residual
+from its own kernel; ``transplant_scaled`` sets the kernel's gain so that the
+rendering's spread (in noise SDs) is the ``like`` trace's; ``transplant_matched``
+takes as donor the training neuron whose spread is closest to the ``like``
+trace's. Figures: ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
