@@ -117,16 +117,16 @@ def _make(train, like=(), pooled=False, scaled=False, matched=False, random_stat
         lengths = trace_lengths(spikes if style is None else style)
         for i, n in enumerate(lengths):
             donor = names[rng.integers(len(names))]
-            if matched and style is not None:
-                # the donor whose spread (in noise SDs) is closest to the like trace's
-                spread = np.log(np.std(_noise_units(style[i, :n], fs)[0]))
-                donor = min(names, key=lambda d: abs(spreads[d] - spread))
+            if style is not None:
+                z, base, sd = _noise_units(style[i, :n], fs)
+                if matched:
+                    # the donor whose spread (in noise SDs) is closest to the like trace's
+                    donor = min(names, key=lambda d: abs(spreads[d] - np.log(np.std(z))))
             r = residuals[donor]
             start = rng.integers(len(r))
             stretch = np.resize(np.roll(r, -start), n)
             clean = _render(np.nan_to_num(spikes[i, :n]), kernels[donor], lags)
             if style is not None:
-                z, base, sd = _noise_units(style[i, :n], fs)
                 gain = _gain(clean, stretch, np.var(z)) if scaled else 1.0
                 x = base + sd * (gain * clean + stretch)
             else:
