@@ -134,12 +134,14 @@ def noise_sd(X, axis=-1, *, center=True):
     With fewer than 8 steps, or where that estimate is zero (fewer than half
     the steps differ, as in mostly constant traces), the root mean square step
     is used instead; a constant trace gets ``1e-12``, a single frame ``1.0``,
-    so dividing by the result is always safe.
+    so dividing by the result is always safe. NaN frames (the padding of
+    traces of different lengths, gaps) are left out, so a NaN-padded trace
+    gets the SD of its frames; a trace without finite frames gets NaN.
 
     Parameters
     ----------
     X : array-like of shape (n_frames,) or (..., n_frames)
-        Traces or windows without NaN.
+        Traces or windows, NaN-padded or not.
     axis : int, default=-1
         Time axis.
     center : bool, default=True
@@ -162,6 +164,18 @@ def noise_sd(X, axis=-1, *, center=True):
     """
     X = np.moveaxis(np.asarray(X, dtype=np.float64), axis, -1)
     shape, n = X.shape[:-1], X.shape[-1]
+    finite = np.isfinite(X)
+    if not finite.all():
+        # rows with NaN one by one, on their finite frames
+        X, finite = X.reshape(-1, n), finite.reshape(-1, n)
+        full = finite.all(axis=1)
+        sd = np.full(len(X), np.nan)
+        if full.any():
+            sd[full] = noise_sd(X[full], center=center)
+        for i in np.flatnonzero(~full & finite.any(axis=1)):
+            sd[i] = noise_sd(X[i][finite[i]], center=center)
+        sd = sd.reshape(shape)
+        return float(sd) if sd.ndim == 0 else sd
     if n < 2:
         sd = np.ones(shape)
     else:

@@ -37,6 +37,17 @@ def test_noise_sd_of_windows_equals_noise_sd_of_each(rng):
     np.testing.assert_array_equal(noise_sd(W.T, axis=0), per_window)
 
 
+def test_noise_sd_of_nan_padded_traces_is_that_of_their_frames(rng):
+    # the package's trace convention: traces of different lengths, NaN-padded
+    X = rng.normal(scale=2.0, size=(3, 4000))
+    X[1, 1500:] = np.nan
+    X[2] = np.nan
+    sd = noise_sd(X)
+    assert sd[0] == noise_sd(X[0]) and sd[1] == noise_sd(X[1, :1500])
+    assert 1.8 < sd[1] < 2.2 and np.isnan(sd[2])
+    np.testing.assert_array_equal(noise_sd(X.T, axis=0), sd)
+
+
 @pytest.mark.parametrize("method", ["noise", "zscore", "spread"])
 def test_normalize_makes_units_irrelevant_and_constant_traces_finite(rng, method):
     x = np.cumsum(rng.normal(size=500)) + rng.normal(size=500)
