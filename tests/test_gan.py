@@ -293,6 +293,38 @@ def test_trace_mode_spikes_drive_transients(traces):
     assert abs(control) < learned / 3, (learned, control)
 
 
+def _lag1(x):
+    """Mean lag-1 autocorrelation of rows of ``x``."""
+    z = x - x.mean(axis=1, keepdims=True)
+    return float(np.mean((z[:, 1:] * z[:, :-1]).sum(1) / (z * z).sum(1)))
+
+
+def test_trace_mode_residual_noise_carries_the_datas_noise_colour(traces):
+    # slow (AR(1), lag-1 correlation 0.95) noise on the traces: rendered silence
+    # has that colour when the generator draws real residual noise, and not with
+    # white noise (one epoch: both still close to where they start)
+    calcium, spikes = traces
+    rng = np.random.default_rng(1)
+    red = np.zeros(calcium.shape)
+    for t in range(1, red.shape[1]):
+        red[:, t] = 0.95 * red[:, t - 1] + rng.standard_normal(len(red))
+    coloured = calcium + 0.3 * red * np.nanstd(calcium) / red.std()
+    silence = np.zeros((8, 900))
+    lag1 = {}
+    for source in ("residual", "white"):
+        gan = CalciumGAN(**TINY_TRACE, trace_noise=source, random_state=0).fit(coloured, spikes)
+        lag1[source] = _lag1(gan.sample(y=silence, random_state=0)[0])
+    assert lag1["residual"] > 0.6 and lag1["white"] < 0.3, lag1
+    # the residuals are the traces' noise, not their spikes' transients
+    assert gan.residual_bank_ is None
+    gan = CalciumGAN(**TINY_TRACE, random_state=0).fit(calcium, spikes)
+    base = np.nanpercentile(calcium, 10, axis=1, keepdims=True)
+    z = (calcium - base) / noise_sd(calcium)[:, None]
+    assert gan.residual_bank_.std() < 0.5 * np.nanstd(z), (gan.residual_bank_.std(), np.nanstd(z))
+    assert gan.residual_starts_[-1] == len(gan.residual_bank_)
+    assert len(gan.residual_style_) == len(gan.residual_starts_) - 1 == len(calcium)
+
+
 def test_trace_mode_bad_input(traces, trace_gan):
     calcium, spikes = traces
     with pytest.raises(ValueError, match="fit needs spike counts y"):
@@ -358,6 +390,7 @@ def test_trace_mode_style_labels_render_each_style(two_styles):
     X, y, style = two_styles
     gan = CalciumGAN(**{**TINY_TRACE, "epochs": 4}, random_state=0).fit(X, y, style=style)
     assert gan.styles_.tolist() == ["big", "small"]
+    assert sorted(set(gan.residual_style_.tolist())) == [0, 1]  # residual noise of each style
     spikes = np.zeros((40, 1200))
     at = np.arange(90, 1200 - 60, 120)
     spikes[:, at] = 1

@@ -8,8 +8,9 @@ import numbers
 import keras
 import numpy as np
 from scipy.linalg import solve_toeplitz
+from scipy.signal import fftconvolve
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
 from .._validation import check_fs, check_spikes, check_traces, warn_implausible
@@ -48,6 +49,11 @@ _SAMPLE_FRAMES = 2_000_000
 _MIN_LEVEL_STD, _MAX_LEVEL = 0.5, 3.0
 #: Ridge of the least-squares spike response (relative to the spikes' power).
 _RESPONSE_RIDGE = 1e-2
+#: Frames of training residuals kept for ``trace_noise="residual"`` (saved with
+#: the model: 2**17 frames, 73 min at 30 Hz).
+_MAX_RESIDUAL_FRAMES = 1 << 17
+#: Spikes a trace needs for a residual from a spike response of its own.
+_MIN_OWN_SPIKES = 10
 
 
 #: Condition channels of the trace networks: spikes, noise level, activity spread.
@@ -112,6 +118,59 @@ def _linear_response(Z, S, n_lags):
     return kernel, (z_sum - kernel.sum() * s_sum) / frames
 
 
+def _residual_of(z, s, n_lags, shared):
+    """``z`` minus its linear spike response (float32, mean zero): the trace's own
+    least-squares kernel (:func:`_linear_response`), or ``shared`` (a kernel) when
+    it has fewer than ``_MIN_OWN_SPIKES`` spikes. What is left is its noise,
+    drift and what a linear response misses, not its own spikes' transients."""
+    kernel = _linear_response([z], [s], n_lags)[0] if s.sum() >= _MIN_OWN_SPIKES else shared
+    r = z - fftconvolve(s, kernel)[: len(z)]
+    return (r - r.mean()).astype(np.float32)
+
+
+def _residual_bank(Z, S, groups, shared, n_lags, min_frames, rng):
+    """Residuals (:func:`_residual_of`) of the training traces, at most
+    ``_MAX_RESIDUAL_FRAMES`` frames in all: a random stretch of at least
+    ``min_frames`` frames (or all) of each of as many random traces as fit,
+    every group (style) kept. ``shared[g]`` is group ``g``'s kernel.
+
+    Returns the concatenated residuals, the start of each (and the end), and
+    each one's group."""
+    per = max(_MAX_RESIDUAL_FRAMES // len(Z), min_frames)
+    parts, part_groups, seen, total = [], [], set(), 0
+    for i in rng.permutation(len(Z)):
+        g = int(groups[i])
+        if total >= _MAX_RESIDUAL_FRAMES and g in seen:
+            continue
+        r = _residual_of(Z[i], S[i], n_lags, shared[g])
+        if len(r) > per:
+            a = rng.randint(len(r) - per + 1)
+            r = r[a : a + per]
+        parts.append(r)
+        part_groups.append(g)
+        seen.add(g)
+        total += len(r)
+    starts = np.concatenate([[0], np.cumsum([len(r) for r in parts])]).astype(np.int64)
+    return np.concatenate(parts), starts, np.array(part_groups, dtype=np.int64)
+
+
+def _residual_stretches(bank, starts, bank_groups, groups, length, rng):
+    """One stretch of ``length`` frames per entry of ``groups``, float32: from a
+    kept residual of that group (drawn in proportion to its length), at a random
+    frame, wrapping around within that residual where it is shorter.
+    ``rng``: a ``numpy.random.Generator``."""
+    sizes = np.diff(starts)
+    out = np.empty((len(groups), length), np.float32)
+    steps = np.arange(length)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        pool = np.flatnonzero(bank_groups == g)
+        picks = rng.choice(pool, size=len(rows), p=sizes[pool] / sizes[pool].sum())
+        for row, k in zip(rows, picks):
+            out[row] = bank[starts[k] + (rng.integers(sizes[k]) + steps) % sizes[k]]
+    return out
+
+
 class _TraceCrops(keras.utils.PyDataset):
     """Random crops of ``warmup + crop`` frames: normalised calcium, and as condition its
     spikes and the trace's levels (``level``: one row of level channels per trace).
@@ -119,12 +178,16 @@ class _TraceCrops(keras.utils.PyDataset):
     A crop ends at a random frame at least ``crop`` frames into a trace (traces
     drawn in proportion to their length); frames before the trace's start are
     zero, which only the generator's warm-up sees. Without ``augment`` the
-    crops are the same on every pass (validation).
+    crops are the same on every pass (validation). ``residual``, if given,
+    ``(rng, trace_indices, frames) -> (n, frames)``, fills one more condition
+    channel, last: residual noise for the generator (:class:`TraceWGAN`).
     """
 
-    def __init__(self, Z, S, level, *, crop, warmup, batch_size, steps, augment, seed):
+    def __init__(
+        self, Z, S, level, *, crop, warmup, batch_size, steps, augment, seed, residual=None
+    ):
         super().__init__(workers=1, use_multiprocessing=False)
-        self.Z, self.S, self.level = Z, S, level
+        self.Z, self.S, self.level, self.residual = Z, S, level, residual
         self.crop, self.warmup, self.batch_size, self.steps = crop, warmup, batch_size, steps
         lengths = np.array([len(z) for z in Z], dtype=float)
         weights = np.where(lengths >= crop, lengths, 0.0)
@@ -138,14 +201,18 @@ class _TraceCrops(keras.utils.PyDataset):
     def __getitem__(self, idx):
         rng = self.rng if self.augment else np.random.default_rng([self.seed, idx])
         W = self.warmup + self.crop
+        n_level = self.level.shape[1]
         x = np.zeros((self.batch_size, W, 1), np.float32)
-        c = np.zeros((self.batch_size, W, 1 + self.level.shape[1]), np.float32)
-        for b, i in enumerate(rng.choice(len(self.p), size=self.batch_size, p=self.p)):
+        c = np.zeros((self.batch_size, W, 1 + n_level + (self.residual is not None)), np.float32)
+        rows = rng.choice(len(self.p), size=self.batch_size, p=self.p)
+        for b, i in enumerate(rows):
             end = int(rng.integers(self.crop, len(self.Z[i]) + 1))
             lo = max(end - W, 0)
             x[b, W - (end - lo) :, 0] = self.Z[i][lo:end]
             c[b, W - (end - lo) :, 0] = self.S[i][lo:end]
-            c[b, :, 1:] = self.level[i]
+            c[b, :, 1 : 1 + n_level] = self.level[i]
+        if self.residual is not None:
+            c[..., -1] = self.residual(rng, rows, W)
         return x, c
 
 
@@ -191,7 +258,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     subtracted, divided by its noise SD, :func:`calgan_sklearn.signal.noise_sd`)
     and its (baseline, noise SD) is kept. The generator
     (:func:`~calgan_sklearn.models._networks.build_trace_generator`) is fully
-    convolutional and causal: spike counts, white and slow noise per frame and
+    convolutional and causal: spike counts, noise per frame (white and slow,
+    and real residual noise of training traces, see ``trace_noise``) and
     a per-trace latent code (per-neuron amplitude, kinetics, noise colour) pass
     a linear spike response and a residual stack of dilated convolutions that
     see the last 5 s, so a spike drives a transient that rises and decays. The
@@ -239,6 +307,16 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     crop_seconds : float, default=8.0
         Trace mode: length of the crops the critic sees, in seconds (at most
         the longest training trace).
+    trace_noise : {"residual", "white"}, default="residual"
+        Trace mode: the generator's source of noise. ``"residual"`` gives it,
+        in one of its noise channels, stretches of real residual noise: a
+        training trace's fluorescence minus that trace's own least-squares
+        spike response (its noise that is not white, drift, neuropil and what a
+        linear response misses), in noise SDs, of the style being rendered.
+        Up to 2**17 frames of them are kept (``residual_bank_``) and saved
+        with the model. The generator starts as the linear response plus that
+        noise and learns from there. ``"white"``: Gaussian noise only, so all
+        texture is learned.
     {common_parameters}
 
     Attributes
@@ -286,6 +364,14 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         Trace mode: frames of spike history (5 s) rendered before each crop.
     steps_per_epoch_ : int
         Trace mode: batches of crops per epoch.
+    residual_bank_ : ndarray of shape (n_bank_frames,) or None
+        Trace mode, ``trace_noise="residual"``: the kept residual noise of
+        training traces (float32, noise SDs), one stretch per trace,
+        concatenated (None with ``"white"``).
+    residual_starts_ : ndarray of shape (n_stretches + 1,) or None
+        Where each stretch of ``residual_bank_`` starts, and its end.
+    residual_style_ : ndarray of shape (n_stretches,) or None
+        Each stretch's style, an index into ``styles_`` (zeros without styles).
 
     See Also
     --------
@@ -334,6 +420,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         "normalize": NORMALIZE_CONSTRAINT,
         "fs": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "crop_seconds": [Interval(numbers.Real, 0, None, closed="neither")],
+        "trace_noise": [StrOptions({"residual", "white"})],
     }
 
     def __init__(
@@ -348,6 +435,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         normalize="noise",
         fs=None,
         crop_seconds=8.0,
+        trace_noise="residual",
         epochs=50,
         batch_size=64,
         learning_rate=5e-4,
@@ -370,6 +458,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         self.normalize = normalize
         self.fs = fs
         self.crop_seconds = crop_seconds
+        self.trace_noise = trace_noise
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -663,14 +752,47 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         self.conditioning_ = "trains"
         if style is None:
             response, offset = _linear_response(Z, S, self.warmup_)
-            return {"response": response[:, None], "offset": np.array([offset])}
-        # one linear model per style: its own kinetics and transient size from the start
-        rows = [np.flatnonzero(style == label) for label in self.styles_]
-        fits = [_linear_response([Z[i] for i in r], [S[i] for i in r], self.warmup_) for r in rows]
-        return {
-            "response": np.stack([f[0] for f in fits], axis=1),
-            "offset": np.array([f[1] for f in fits]),
-        }
+            response, offset = response[:, None], np.array([offset])
+        else:
+            # one linear model per style: its own kinetics and transient size from the start
+            rows = [np.flatnonzero(style == label) for label in self.styles_]
+            fits = [
+                _linear_response([Z[i] for i in r], [S[i] for i in r], self.warmup_) for r in rows
+            ]
+            response = np.stack([f[0] for f in fits], axis=1)
+            offset = np.array([f[1] for f in fits])
+        self.residual_bank_ = self.residual_starts_ = self.residual_style_ = None
+        if self.trace_noise == "residual":
+            self.residual_bank_, self.residual_starts_, self.residual_style_ = _residual_bank(
+                Z,
+                S,
+                self._style_groups(style, len(Z)),
+                response.T,
+                self.warmup_,
+                self.warmup_ + self.crop_length_,
+                check_random_state(self._seed),
+            )
+        return {"response": response, "offset": offset}
+
+    def _style_groups(self, style, n):
+        """Index of each of ``n`` traces' style in ``styles_`` (zeros without styles)."""
+        if style is None or getattr(self, "styles_", None) is None:
+            return np.zeros(n, dtype=np.int64)
+        return np.searchsorted(self.styles_, np.asarray(style)).astype(np.int64)
+
+    def _residual_noise(self, groups, length, rng):
+        """Residual stretches ``(len(groups), length)`` of the styles ``groups``, or None
+        for white noise (``trace_noise="white"``, or a GAN saved before residuals)."""
+        if getattr(self, "residual_bank_", None) is None:
+            return None
+        return _residual_stretches(
+            self.residual_bank_,
+            self.residual_starts_,
+            self.residual_style_,
+            groups,
+            length,
+            rng,
+        )
 
     def _normalised_traces(self, X, y, loc, scale):
         """Unpadded calcium normalised by ``loc`` and ``scale`` (:func:`_trace_stats`) and
@@ -739,7 +861,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             )
         skip = self.generator_.get_layer("gen_skip")
         kernel = np.zeros_like(skip.get_weights()[0])
-        kernel[0, n_cond, 0] = 1.0  # the first white-noise channel
+        # the residual noise (last noise channel) or the first white-noise channel
+        kernel[0, n_cond + (_NOISE_CHANNELS - 1 if self._residual_noise_on() else 0), 0] = 1.0
         bias = np.zeros(1, np.float32)
         if offset is not None and len(offset) > 1:
             kernel[0, n_cond - len(offset) : n_cond, 0] = offset  # the style channels
@@ -756,6 +879,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
                 self.latent_dim,
                 _NOISE_CHANNELS,
                 self.warmup_,
+                residual_noise=self._residual_noise_on(),
                 n_critic=self.n_critic,
                 gp_weight=self.gp_weight,
                 seed=self._seed,
@@ -768,6 +892,9 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             gp_weight=self.gp_weight,
             seed=self._seed,
         )
+
+    def _residual_noise_on(self):
+        return getattr(self, "residual_bank_", None) is not None
 
     def _compile_model(self, model):
         model.compile(
@@ -794,6 +921,13 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         if not training:
             frames = sum(len(z) for z in Z)
             steps = max(int(math.ceil(frames / (self.crop_length_ * self.batch_size))), 1)
+        residual = None
+        if self._residual_noise_on():
+            groups = self._style_groups(style, len(X))
+
+            def residual(rng, rows, frames):
+                return self._residual_noise(groups[rows], frames, rng)
+
         return _TraceCrops(
             Z,
             S,
@@ -810,6 +944,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             steps=steps,
             augment=training,
             seed=0 if seed is None else seed,
+            residual=residual,
         )
 
     def _sample_traces(self, y, like, rng, style=None):
@@ -850,6 +985,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             [self._noise_level(scale, spread), self._style_channels(style, n)], axis=1
         )
         n_cond = self._n_trace_cond()
+        groups = self._style_groups(style, n)
+        residual_rng = np.random.default_rng(rng.randint(2**31 - 1))
         out = np.empty((n, T))
         step = max(_SAMPLE_FRAMES // T, 1)
         for a in range(0, n, step):
@@ -858,6 +995,9 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             cond[..., 0] = np.nan_to_num(y[a : a + m])
             cond[..., 1:] = level[a : a + m, None, :]
             noise = rng.standard_normal((m, T, _NOISE_CHANNELS)).astype(np.float32)
+            residual = self._residual_noise(groups[a : a + m], T, residual_rng)
+            if residual is not None:
+                noise[..., -1] = residual
             code = rng.standard_normal((m, 1, self.latent_dim)).astype(np.float32)
             code = np.repeat(code, T, axis=1)
             Z = self._predict_network(self.generator_, [cond, noise, code], batch_size=m)

@@ -309,9 +309,11 @@ def build_trace_generator(
       standardised log noise level and (``n_cond=3``) its standardised log
       activity spread (both constant over time), then (``n_styles > 0``) a
       one-hot style label per trace, the last ``n_styles`` channels;
-    - ``noise`` (``n_noise`` channels): white Gaussian noise per frame; a
-      moving average of ``slow_frames`` frames of channel 0 is added as one
-      more channel (slow fluctuations, baseline drift);
+    - ``noise`` (``n_noise`` channels): white Gaussian noise per frame (or,
+      in the last channel, a stretch of real residual noise:
+      ``CalciumGAN(trace_noise="residual")``); a moving average of
+      ``slow_frames`` frames of channel 0 is added as one more channel (slow
+      fluctuations, baseline drift);
     - ``code`` (``code_dim`` channels): a per-trace Gaussian code, constant
       over time (per-neuron differences: amplitude, kinetics, noise colour).
 
@@ -715,21 +717,34 @@ class TraceWGAN(ConditionalWGAN):
         Channels of per-frame noise.
     warmup : int
         Frames at the start of each crop that the critic does not see.
+    residual_noise : bool, default=False
+        Whether the batches' condition carries one more channel, last: a
+        stretch of real residual noise (``CalciumGAN(trace_noise="residual")``).
+        The generator gets it as its last noise channel (instead of white
+        noise); the critic never sees it.
     n_critic, gp_weight, seed
         As in :class:`ConditionalWGAN`.
     """
 
-    def __init__(self, generator, critic, code_dim, n_noise, warmup, **kwargs):
-        super().__init__(generator, critic, code_dim, **kwargs)
+    def __init__(self, generator, critic, code_dim, n_noise, warmup, residual_noise=False, **kw):
+        super().__init__(generator, critic, code_dim, **kw)
         self.n_noise = int(n_noise)
         self.warmup = int(warmup)
+        self.residual_noise = bool(residual_noise)
 
     def _generate(self, batch, cond, training):
+        cond = ops.cast(cond, "float32")
         frames = ops.shape(cond)[1]
-        noise = keras.random.normal((batch, frames, self.n_noise), seed=self.seed_generator)
+        n_white = self.n_noise - int(self.residual_noise)
+        noise = keras.random.normal((batch, frames, n_white), seed=self.seed_generator)
+        if self.residual_noise:
+            noise = ops.concatenate([noise, cond[..., -1:]], axis=-1)
+            cond = cond[..., :-1]
         code = keras.random.normal((batch, 1, self.latent_dim), seed=self.seed_generator)
         code = ops.broadcast_to(code, (batch, frames, self.latent_dim))
-        return self.generator([ops.cast(cond, "float32"), noise, code], training=training)
+        return self.generator([cond, noise, code], training=training)
 
     def _score(self, x, cond, training):
+        if self.residual_noise:
+            cond = cond[..., :-1]
         return super()._score(x[:, self.warmup :], cond[:, self.warmup :], training)
