@@ -20,6 +20,9 @@ neurons together (the dataset's average response), adding each donor's residual
 from its own kernel; ``transplant_scaled`` sets the kernel's gain so that the
 rendering's spread (in noise SDs) is the ``like`` trace's; ``transplant_matched``
 takes as donor the training neuron whose spread is closest to the ``like``
+trace's; ``transplant_level`` takes no slow baseline from anyone: donors and
+``like`` traces are put in noise units around their 10th percentile (as
+``CalciumGAN`` does), so a rendering keeps its donor's drift, not the ``like``
 trace's. Figures: ``benchmarks/RESULTS.md``.
 """
 
@@ -35,9 +38,10 @@ LEAD_FRAMES = 2  # the kernel may start before the spike frame (timing jitter)
 MIN_SPIKES = 10  # donors need this many spikes for a kernel of their own
 
 
-def _noise_units(x, fs):
-    """``(x - baseline) / noise SD``, and the two (one finite trace)."""
-    base = rolling_baseline(x, 30.0, fs=fs)
+def _noise_units(x, fs, level=False):
+    """``(x - baseline) / noise SD``, and the two (one finite trace); the baseline a
+    30 s rolling one, or with ``level`` the 10th percentile."""
+    base = np.percentile(x, 10.0) if level else rolling_baseline(x, 30.0, fs=fs)
     sd = max(float(noise_sd(x)), 1e-12)
     return (x - base) / sd, base, sd
 
@@ -71,14 +75,14 @@ def _render(s, kernel, lags):
     return fftconvolve(s, kernel)[lead : lead + len(s)]
 
 
-def _donors(train):
+def _donors(train, level=False):
     """Per training neuron: its (noise-unit trace, spikes) pairs."""
     fs = float(train.fs)
     donors = {}
     for i, n in enumerate(trace_lengths(train.calcium)):
         if n < 2:
             continue
-        x, _, _ = _noise_units(train.calcium[i, :n], fs)
+        x, _, _ = _noise_units(train.calcium[i, :n], fs, level)
         s = np.nan_to_num(train.spikes[i, :n])
         donors.setdefault(train.neuron[i], []).append((x, s))
     return donors
@@ -93,10 +97,10 @@ def _gain(clean, resid, target_var):
     return float(np.clip((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a), 0.25, 4.0))
 
 
-def _make(train, like=(), pooled=False, scaled=False, matched=False, random_state=0):
+def _make(train, like=(), pooled=False, scaled=False, matched=False, level=False, random_state=0):
     fs = float(train.fs)
     lags = np.arange(-LEAD_FRAMES, int(round(KERNEL_SECONDS * fs)))
-    donors = _donors(train)
+    donors = _donors(train, level)
     kernels, residuals, spreads = {}, {}, {}
     shared = _fit_kernel([p for pairs in donors.values() for p in pairs], lags)
     for neuron, pairs in donors.items():
@@ -118,7 +122,7 @@ def _make(train, like=(), pooled=False, scaled=False, matched=False, random_stat
         for i, n in enumerate(lengths):
             donor = names[rng.integers(len(names))]
             if style is not None:
-                z, base, sd = _noise_units(style[i, :n], fs)
+                z, base, sd = _noise_units(style[i, :n], fs, level)
                 if matched:
                     # the donor whose spread (in noise SDs) is closest to the like trace's
                     donor = min(names, key=lambda d: abs(spreads[d] - np.log(np.std(z))))
@@ -159,4 +163,16 @@ def transplant_matched(train, like=(), random_state=0):
     return _make(train, like, matched=True, random_state=random_state)
 
 
-__all__ = ["transplant", "transplant_pooled", "transplant_scaled", "transplant_matched"]
+def transplant_level(train, like=(), random_state=0):
+    """As :func:`transplant`, every trace around its 10th percentile: a rendering keeps
+    its donor's slow drift and takes only a level and noise SD from the ``like`` trace."""
+    return _make(train, like, level=True, random_state=random_state)
+
+
+__all__ = [
+    "transplant",
+    "transplant_pooled",
+    "transplant_scaled",
+    "transplant_matched",
+    "transplant_level",
+]
