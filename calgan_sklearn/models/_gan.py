@@ -986,7 +986,10 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         )
         n_cond = self._n_trace_cond()
         groups = self._style_groups(style, n)
-        residual_rng = np.random.default_rng(rng.randint(2**31 - 1))
+        # its own stream, so white-noise GANs draw the same noise as before residuals
+        residual_rng = None
+        if self._residual_noise_on():
+            residual_rng = np.random.default_rng(rng.randint(2**31 - 1))
         out = np.empty((n, T))
         step = max(_SAMPLE_FRAMES // T, 1)
         for a in range(0, n, step):
