@@ -443,10 +443,6 @@ def _baselines(X, fs, window=30.0):
     return map_traces(X, lambda x: rolling_baseline(x, window, fs=fs))
 
 
-def _noise_sds(X):
-    return np.array([noise_sd(X[i, :n]) for i, n in enumerate(trace_lengths(X))])
-
-
 def reference_generators(real_calcium, fs, indicator="GCaMP6s", random_state=0):
     """The two reference generators, matched to a set of real traces.
 
@@ -486,7 +482,7 @@ def reference_generators(real_calcium, fs, indicator="GCaMP6s", random_state=0):
 
     fs = check_fs(fs)
     real = _check_set(real_calcium, "real_calcium")
-    base, sds = _baselines(real, fs), _noise_sds(real)
+    base, sds = _baselines(real, fs), noise_sd(real)  # each trace's, padding left out
 
     def matched_noise(spikes):
         rng = check_random_state(random_state)

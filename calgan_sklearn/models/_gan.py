@@ -64,8 +64,7 @@ def _trace_stats(X):
     """Each trace's baseline (low percentile) and noise SD, from its unpadded frames."""
     lengths = trace_lengths(X)
     loc = np.array([np.percentile(X[i, :n], _BASELINE_PERCENTILE) for i, n in enumerate(lengths)])
-    scale = np.array([noise_sd(X[i, :n]) for i, n in enumerate(lengths)])
-    return loc, scale
+    return loc, noise_sd(X)  # noise_sd leaves out the NaN padding
 
 
 def _trace_spread(X, loc, scale):
