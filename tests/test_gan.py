@@ -325,6 +325,49 @@ def test_trace_mode_residual_noise_carries_the_datas_noise_colour(traces):
     assert len(gan.residual_style_) == len(gan.residual_starts_) - 1 == len(calcium)
 
 
+def test_trace_mode_silence_has_no_transients(traces):
+    # what a linear response misses around bursts (the simulator's indicator is
+    # nonlinear) stays out of the residual noise: rendered silence has no
+    # transients of it, only the traces' noise and drift
+    calcium, spikes = traces
+    gan = CalciumGAN(**TINY_TRACE, random_state=0).fit(calcium, spikes)
+    rendered = gan.sample(y=np.zeros((8, 1200)), random_state=0)[0]
+    z = rendered / noise_sd(rendered)[:, None]
+    peak = np.max(z - np.median(z, axis=1, keepdims=True), axis=1)
+    assert np.all(peak < 6.0), peak
+
+
+def test_trace_mode_like_sets_the_transient_size():
+    # neurons of the same transients at noise levels 4x apart: in units of its
+    # noise, a rendering in the style of a quiet neuron has transients about 4x
+    # those of one in the style of a noisy neuron, read off the like trace's
+    # spread with the firing rate of the spikes rendered
+    def neurons(nu, seed):
+        return make_calcium(
+            n_neurons=3,
+            duration=60.0,
+            fs=30.0,
+            noise_level=nu,
+            firing_rate=0.5,
+            random_state=seed,
+        )
+
+    train = [neurons(nu, seed) for nu, seed in ((1.0, 0), (4.0, 1))]
+    calcium = np.vstack([d.calcium for d in train])
+    spikes = np.vstack([d.spikes for d in train]).astype(float)
+    gan = CalciumGAN(**TINY_TRACE, random_state=0).fit(calcium, spikes)
+    train_spikes = np.zeros((3, 1800))
+    train_spikes[:, 90:-60:120] = 1
+    size = {}
+    for nu, seed in ((1.0, 2), (4.0, 3)):
+        like = neurons(nu, seed).calcium
+        rendered = gan.sample(y=train_spikes, like=like, random_state=0)[0]
+        z = rendered / noise_sd(rendered)[:, None]
+        at = np.flatnonzero(train_spikes[0])
+        size[nu] = np.mean([z[:, t + 6 : t + 45].mean() - z[:, t - 15 : t].mean() for t in at])
+    assert size[1.0] > 2.5 * size[4.0] > 0, size
+
+
 def test_trace_mode_bad_input(traces, trace_gan):
     calcium, spikes = traces
     with pytest.raises(ValueError, match="fit needs spike counts y"):

@@ -8,7 +8,7 @@ import numbers
 import keras
 import numpy as np
 from scipy.linalg import solve_toeplitz
-from scipy.signal import fftconvolve
+from scipy.signal import fftconvolve, welch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
@@ -52,12 +52,26 @@ _RESPONSE_RIDGE = 1e-2
 #: Frames of training residuals kept for ``trace_noise="residual"`` (saved with
 #: the model: 2**17 frames, 73 min at 30 Hz).
 _MAX_RESIDUAL_FRAMES = 1 << 17
+#: Frames whose linear spike response exceeds this many noise SDs (or with a
+#: spike, widened by ``_ACTIVE_PAD`` frames each way) are active: their residual
+#: is replaced by noise of the quiet frames' spectrum in the residual bank.
+_QUIET_LEVEL, _ACTIVE_PAD = 0.5, 2
+#: Segments (seconds) of the quiet frames' power spectrum; drift slower than that
+#: comes from the levels of the quiet frames on either side of a fill.
+_SPECTRUM_SECONDS = 5.0
 #: Spikes a trace needs for a residual from a spike response of its own.
 _MIN_OWN_SPIKES = 10
 
 
-#: Condition channels of the trace networks: spikes, noise level, activity spread.
+#: Condition channels of the trace networks: spikes, noise level, activity spread
+#: (and, in GANs fitted since the gain channel, the predicted log response gain).
 _COND_CHANNELS = 3
+
+#: Spikes a trace needs to count in the fit of the response gain, the most
+#: weight one trace gets there, and the ridge of that fit.
+_MIN_GAIN_SPIKES, _MAX_GAIN_WEIGHT, _GAIN_RIDGE = 3, 50.0, 1.0
+#: Rate (Hz) added before the log in the gain's features (traces without spikes).
+_RATE_FLOOR = 0.01
 
 
 def _trace_stats(X):
@@ -117,31 +131,165 @@ def _linear_response(Z, S, n_lags):
     return kernel, (z_sum - kernel.sum() * s_sum) / frames
 
 
+def _spike_rate(S, fs):
+    """Spikes per second of each of the unpadded spike trains ``S``."""
+    return np.array([float(np.sum(s)) * fs / max(len(s), 1) for s in S])
+
+
+def _gain_features(spread, rate):
+    """Features of the response gain: log activity spread and log firing rate."""
+    return np.column_stack([spread, np.log(np.asarray(rate) + _RATE_FLOOR)])
+
+
+def _response_gains(Z, S, kernels):
+    """Least-squares scale of each trace's response ``kernels[i] * s`` in ``z``, and
+    its spike count (the scale's weight)."""
+    gains, counts = np.zeros(len(Z)), np.zeros(len(Z))
+    for i, (z, s, kernel) in enumerate(zip(Z, S, kernels)):
+        r = fftconvolve(s, kernel)[: len(z)]
+        r, z0 = r - r.mean(), z - z.mean()
+        rr = float(r @ r)
+        gains[i] = float(r @ z0) / rr if rr > 0 else np.nan
+        counts[i] = float(np.sum(s))
+    return gains, counts
+
+
+def _fit_gain(features, gains, counts):
+    """Weighted ridge fit of the log response gain on ``features`` (standardised).
+
+    Returns the coefficients (one per feature, then the intercept) on the raw
+    features, and the range of the log gains it was fitted to. Traces with
+    fewer than ``_MIN_GAIN_SPIKES`` spikes or no positive gain do not count;
+    with fewer than three that do, the gain is the weighted mean (or 1)."""
+    ok = (counts >= _MIN_GAIN_SPIKES) & (gains > 0)
+    n_feat = features.shape[1]
+    if ok.sum() < 3:
+        log_g = np.log(gains[ok]) if ok.any() else np.zeros(1)
+        mean = float(np.average(log_g, weights=counts[ok] if ok.any() else None))
+        return np.r_[np.zeros(n_feat), mean], np.array([mean, mean])
+    X, y = features[ok], np.log(gains[ok])
+    w = np.minimum(counts[ok], _MAX_GAIN_WEIGHT)
+    mu = np.average(X, axis=0, weights=w)
+    sd = np.sqrt(np.average((X - mu) ** 2, axis=0, weights=w))
+    sd = np.where(sd > 1e-9, sd, 1.0)
+    Xs = (X - mu) / sd
+    y_mean = float(np.average(y, weights=w))
+    A = Xs.T @ (w[:, None] * Xs) + _GAIN_RIDGE * np.eye(n_feat)
+    beta = np.linalg.solve(A, Xs.T @ (w * (y - y_mean))) / sd
+    return np.r_[beta, y_mean - float(beta @ mu)], np.array([y.min(), y.max()])
+
+
+def _unpadded(X):
+    """The rows of a NaN-padded array without their padding."""
+    return [X[i, :n] for i, n in enumerate(trace_lengths(X))]
+
+
 def _residual_of(z, s, n_lags, shared):
-    """``z`` minus its linear spike response (float32, mean zero): the trace's own
-    least-squares kernel (:func:`_linear_response`), or ``shared`` (a kernel) when
-    it has fewer than ``_MIN_OWN_SPIKES`` spikes. What is left is its noise,
-    drift and what a linear response misses, not its own spikes' transients."""
+    """``z`` minus its linear spike response (float32, mean zero), and that response:
+    the trace's own least-squares kernel (:func:`_linear_response`), or
+    ``shared`` (a kernel) when it has fewer than ``_MIN_OWN_SPIKES`` spikes."""
     kernel = _linear_response([z], [s], n_lags)[0] if s.sum() >= _MIN_OWN_SPIKES else shared
-    r = z - fftconvolve(s, kernel)[: len(z)]
-    return (r - r.mean()).astype(np.float32)
+    response = fftconvolve(s, kernel)[: len(z)]
+    r = z - response
+    return (r - r.mean()).astype(np.float32), response
 
 
-def _residual_bank(Z, S, groups, shared, n_lags, min_frames, rng):
-    """Residuals (:func:`_residual_of`) of the training traces, at most
-    ``_MAX_RESIDUAL_FRAMES`` frames in all: a random stretch of at least
-    ``min_frames`` frames (or all) of each of as many random traces as fit,
-    every group (style) kept. ``shared[g]`` is group ``g``'s kernel.
+def _active(response, s):
+    """Frames near spikes: where the linear response exceeds ``_QUIET_LEVEL`` noise
+    SDs or a spike falls, widened by ``_ACTIVE_PAD`` frames each way."""
+    active = (np.abs(response) > _QUIET_LEVEL) | (s > 0)
+    width = 2 * _ACTIVE_PAD + 1
+    return np.convolve(active, np.ones(width), mode="same") > 0
+
+
+def _runs(mask):
+    """``(start, stop)`` of each run of True in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def _quiet_spectrum(r, active, nseg):
+    """Welch power spectrum (``fs=1``) of ``r`` over its quiet runs of ``nseg`` frames
+    or more, and the frames it used (None, 0 without such runs)."""
+    psd, used = 0.0, 0
+    for a, b in _runs(~active):
+        if b - a >= nseg:
+            psd = psd + welch(r[a:b], nperseg=nseg)[1] * (b - a)
+            used += b - a
+    return (psd / used if used else None), used
+
+
+def _coloured_noise(psd, n, rng):
+    """Gaussian noise of ``n`` frames with the power spectrum ``psd`` (Welch, ``fs=1``)."""
+    nseg = 2 * (len(psd) - 1)
+    shape = np.sqrt(np.interp(np.fft.rfftfreq(n), np.arange(len(psd)) / nseg, psd))
+    y = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape, n)
+    return y * np.sqrt(psd.sum() / nseg) / max(float(y.std()), 1e-12)
+
+
+def _fill_active(r, active, psd, rng):
+    """``r`` with each active run replaced by a line between the medians of the
+    ``_ACTIVE_PAD * 2`` quiet frames on either side, plus noise of the quiet
+    spectrum ``psd``, mean zero: the residual's noise and drift without the
+    transients a linear response misses (they would turn up away from any spike)."""
+    out = r.copy()
+    noise = _coloured_noise(psd, len(r), rng)
+    edge, n = 2 * _ACTIVE_PAD, len(r)
+    for a, b in _runs(active):
+        left = float(np.median(r[max(a - edge, 0) : a])) if a > 0 else None
+        right = float(np.median(r[b : b + edge])) if b < n else None
+        left, right = (left, right) if None not in (left, right) else (left or right or 0.0,) * 2
+        out[a:b] = np.linspace(left, right, b - a + 2)[1:-1] + noise[a:b] - noise[a:b].mean()
+    return (out - out.mean()).astype(np.float32)
+
+
+def _residual_bank(Z, S, groups, shared, n_lags, min_frames, nseg, rng):
+    """Residual noise of the training traces, at most ``_MAX_RESIDUAL_FRAMES`` frames
+    in all: a random stretch of at least ``min_frames`` frames (or all) of each of
+    as many random traces as fit, every group (style) kept. ``shared[g]`` is
+    group ``g``'s kernel.
+
+    Each is the trace's residual (:func:`_residual_of`) with the frames near its
+    spikes filled (:func:`_fill_active`) with noise of the power spectrum of its
+    quiet runs (segments of ``nseg`` frames, halved down to 8 for a group whose
+    quiet runs of that length hold fewer than four), or of its group's quiet
+    runs where it has fewer than four segments' worth (white noise of one noise
+    SD for a group without any).
 
     Returns the concatenated residuals, the start of each (and the end), and
     each one's group."""
+
+    def residual(i):
+        r, response = _residual_of(Z[i], S[i], n_lags, shared[int(groups[i])])
+        return r, _active(response, S[i])
+
+    # two passes (spectra, then the kept residuals) rather than all residuals in
+    # memory; a group's segments are halved until its quiet runs hold four
+    spectra, pooled, seg = [None] * len(Z), {}, {}
+    for g in np.unique(groups):
+        rows, n = np.flatnonzero(groups == g), nseg
+        while True:
+            got = {i: _quiet_spectrum(*residual(i), n) for i in rows}
+            used = sum(u for _, u in got.values())
+            if used >= 4 * n or n < 16:
+                break
+            n = n // 4 * 2
+        for i in rows:
+            spectra[i] = got[i]
+        g = int(g)
+        seg[g] = n
+        # white noise of one noise SD where a whole group has no quiet runs
+        white = np.full(n // 2 + 1, 2.0)
+        pooled[g] = sum(p * u for p, u in got.values() if u) / used if used else white
     per = max(_MAX_RESIDUAL_FRAMES // len(Z), min_frames)
     parts, part_groups, seen, total = [], [], set(), 0
     for i in rng.permutation(len(Z)):
         g = int(groups[i])
         if total >= _MAX_RESIDUAL_FRAMES and g in seen:
             continue
-        r = _residual_of(Z[i], S[i], n_lags, shared[g])
+        r, active = residual(i)
+        psd, used = spectra[i]
+        r = _fill_active(r, active, psd if used >= 4 * seg[g] else pooled[g], rng)
         if len(r) > per:
             a = rng.randint(len(r) - per + 1)
             r = r[a : a + per]
@@ -263,11 +411,13 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     a linear spike response and a residual stack of dilated convolutions that
     see the last 5 s, so a spike drives a transient that rises and decays. The
     linear response starts from the least-squares kernel of the training data,
-    so training refines a fitted linear model. Both networks are also told two
-    numbers per trace: its noise level and its activity spread (99th
-    percentile minus median, in noise SDs, on a log scale), which scales the
-    spike response's gain. The critic (the window critic above, conditioned
-    on the spikes and those two numbers) sees
+    so training refines a fitted linear model. Both networks are also told three
+    numbers per trace: its noise level, its activity spread (99th percentile
+    minus median, in noise SDs, on a log scale) and the log gain of its spike
+    response predicted from the spread and the firing rate of its spikes
+    (``gain_coef_``: a fit of the training traces' own least-squares gains),
+    which scales the linear response from the start. The critic (the window
+    critic above, conditioned on the spikes and those numbers) sees
     ``crop_seconds`` crops of real and rendered traces (WGAN-GP,
     :class:`~calgan_sklearn.models._networks.TraceWGAN`); an epoch draws about
     as many crop frames as the training traces hold. ``normalize`` is not used
@@ -310,8 +460,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         Trace mode: the generator's source of noise. ``"residual"`` gives it,
         in one of its noise channels, stretches of real residual noise: a
         training trace's fluorescence minus that trace's own least-squares
-        spike response (its noise that is not white, drift, neuropil and what a
-        linear response misses), in noise SDs, of the style being rendered.
+        spike response (its noise that is not white, drift and neuropil), in
+        noise SDs, of the style being rendered. Frames near spikes, where the
+        residual holds what a linear response misses (transients that would
+        turn up away from any spike), are filled with noise of the spectrum of
+        the trace's quiet frames between the levels on either side.
         Up to 2**17 frames of them are kept (``residual_bank_``) and saved
         with the model. The generator starts as the linear response plus that
         noise and learns from there. ``"white"``: Gaussian noise only, so all
@@ -371,6 +524,16 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         Where each stretch of ``residual_bank_`` starts, and its end.
     residual_style_ : ndarray of shape (n_stretches,) or None
         Each stretch's style, an index into ``styles_`` (zeros without styles).
+    gain_coef_ : ndarray of shape (3,)
+        Trace mode: the weighted ridge fit of each training trace's log
+        response gain (the least-squares scale of its style's linear response
+        in it) on its log activity spread and log firing rate (Hz, plus 0.01),
+        then the intercept. Rendered traces get the gain it predicts from the
+        spread of their ``like`` (or kept training) trace and the rate of the
+        spikes rendered. Absent from GANs saved before it (no gain channel).
+    gain_range_ : ndarray of shape (2,)
+        Trace mode: the smallest and largest log gain it was fitted to; the
+        predictions are clipped to it.
 
     See Also
     --------
@@ -692,9 +855,13 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         return (np.asarray(style)[:, None] == styles[None, :]).astype(np.float32)
 
     def _n_trace_cond(self):
-        """Condition channels of the trace networks: spikes, two levels, the styles."""
+        """Condition channels of the trace networks: spikes, two levels, the log gain
+        (GANs fitted since it was added), the styles."""
         styles = getattr(self, "styles_", None)
-        return _COND_CHANNELS + (0 if styles is None else len(styles))
+        return _COND_CHANNELS + self._has_gain() + (0 if styles is None else len(styles))
+
+    def _has_gain(self):
+        return getattr(self, "gain_coef_", None) is not None
 
     def _learn_data(self, X, y, style=None):
         if self.fs is not None:
@@ -760,15 +927,23 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             ]
             response = np.stack([f[0] for f in fits], axis=1)
             offset = np.array([f[1] for f in fits])
+        groups = self._style_groups(style, len(Z))
+        # each trace's transient size relative to its style's response, and what
+        # its spread and firing rate (known when sampling) say of it
+        gains, counts = _response_gains(Z, S, response.T[groups])
+        self.gain_coef_, self.gain_range_ = _fit_gain(
+            _gain_features(spread, _spike_rate(S, fs)), gains, counts
+        )
         self.residual_bank_ = self.residual_starts_ = self.residual_style_ = None
         if self.trace_noise == "residual":
             self.residual_bank_, self.residual_starts_, self.residual_style_ = _residual_bank(
                 Z,
                 S,
-                self._style_groups(style, len(Z)),
+                groups,
                 response.T,
                 self.warmup_,
                 self.warmup_ + self.crop_length_,
+                max(int(round(_SPECTRUM_SECONDS * fs / 2)) * 2, 8),
                 check_random_state(self._seed),
             )
         return {"response": response, "offset": offset}
@@ -801,9 +976,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         S = [np.nan_to_num(y[i, :n]).astype(np.float32) for i, n in enumerate(lengths)]
         return Z, S
 
-    def _noise_level(self, scale, spread):
-        """Standardised log noise SD and log spread: the level channels of the networks,
-        ``(n_traces, 2)``."""
+    def _noise_level(self, scale, spread, rate=None):
+        """The level channels of the networks, ``(n_traces, 2 or 3)``: standardised log
+        noise SD and log spread, then (GANs fitted since it was added) the log
+        response gain predicted from the spread and ``rate``, the firing rate (Hz)
+        of the spikes rendered or trained on (:meth:`_log_gain`)."""
         levels = np.stack(
             [
                 (np.log(scale) - self.noise_level_mean_) / self.noise_level_std_,
@@ -811,7 +988,17 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             ],
             axis=1,
         )
-        return np.clip(levels, -_MAX_LEVEL, _MAX_LEVEL).astype(np.float32)
+        levels = np.clip(levels, -_MAX_LEVEL, _MAX_LEVEL)
+        if self._has_gain():
+            levels = np.column_stack([levels, self._log_gain(spread, rate)])
+        return levels.astype(np.float32)
+
+    def _log_gain(self, spread, rate):
+        """Predicted log scale of each trace's transients relative to its style's linear
+        response: a fit (in ``fit``) of the training traces' own scales on their
+        log spread and log firing rate, clipped to the range of those scales."""
+        log_g = _gain_features(spread, rate) @ self.gain_coef_[:-1] + self.gain_coef_[-1]
+        return np.clip(log_g, *self.gain_range_)
 
     def _build_model(self, response=None, offset=None):
         if self.conditioning_ == "trains":
@@ -840,7 +1027,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             response_length=self.warmup_,
             slow_frames=max(int(round(_SLOW_SECONDS * check_fs(self.fs))), 1),
             n_cond=n_cond,
-            n_styles=n_cond - _COND_CHANNELS,
+            n_styles=n_cond - _COND_CHANNELS - self._has_gain(),
             dtype=dtype,
         )
         self.critic_ = build_critic(
@@ -858,6 +1045,12 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             self.generator_.get_layer("gen_response").set_weights(
                 [response[::-1, None, :].astype(np.float32)]
             )
+        if self._has_gain():
+            # the per-trace gain starts as exp(the predicted log gain channel)
+            gain = self.generator_.get_layer("gen_gain")
+            weights = np.zeros_like(gain.get_weights()[0])
+            weights[self.latent_dim + 2, 0] = 1.0  # code, then noise level, spread, gain
+            gain.set_weights([weights, np.zeros(1, np.float32)])
         skip = self.generator_.get_layer("gen_skip")
         kernel = np.zeros_like(skip.get_weights()[0])
         # the residual noise (last noise channel) or the first white-noise channel
@@ -932,7 +1125,9 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             S,
             np.concatenate(
                 [
-                    self._noise_level(scale, _trace_spread(X, loc, scale)),
+                    self._noise_level(
+                        scale, _trace_spread(X, loc, scale), _spike_rate(S, check_fs(self.fs))
+                    ),
                     self._style_channels(style, len(X)),
                 ],
                 axis=1,
@@ -981,7 +1176,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             spread = _trace_spread(like, loc, scale)
         # style is None only for a GAN fitted without styles (no style channels)
         level = np.concatenate(
-            [self._noise_level(scale, spread), self._style_channels(style, n)], axis=1
+            [
+                self._noise_level(scale, spread, _spike_rate(_unpadded(y), check_fs(self.fs))),
+                self._style_channels(style, n),
+            ],
+            axis=1,
         )
         n_cond = self._n_trace_cond()
         groups = self._style_groups(style, n)

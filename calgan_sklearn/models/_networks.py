@@ -306,9 +306,10 @@ def build_trace_generator(
     Inputs, all ``(batch, n_frames, channels)``:
 
     - ``condition`` (``n_cond`` channels): spike counts per frame, the trace's
-      standardised log noise level and (``n_cond=3``) its standardised log
-      activity spread (both constant over time), then (``n_styles > 0``) a
-      one-hot style label per trace, the last ``n_styles`` channels;
+      standardised log noise level and (``n_cond >= 3``) its standardised log
+      activity spread and (if ``n_cond - n_styles == 4``) its predicted log
+      response gain (all constant over time), then (``n_styles > 0``) a one-hot
+      style label per trace, the last ``n_styles`` channels;
     - ``noise`` (``n_noise`` channels): white Gaussian noise per frame (or,
       in the last channel, a stretch of real residual noise:
       ``CalciumGAN(trace_noise="residual")``); a moving average of
