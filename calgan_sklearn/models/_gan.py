@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
 from .._validation import check_fs, check_spikes, check_traces, warn_implausible
-from ..signal import noise_sd, trace_lengths
+from ..signal import noise_sd, trace_lengths, unpad_traces
 from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
 from ._networks import (
     ConditionalWGAN,
@@ -179,11 +179,6 @@ def _fit_gain(features, gains, counts):
     return np.r_[beta, y_mean - float(beta @ mu)], np.array([y.min(), y.max()])
 
 
-def _unpadded(X):
-    """The rows of a NaN-padded array without their padding."""
-    return [X[i, :n] for i, n in enumerate(trace_lengths(X))]
-
-
 def _residual_of(z, s, n_lags, shared):
     """``z`` minus its linear spike response (float32, mean zero), and that response:
     the trace's own least-squares kernel (:func:`_linear_response`), or
@@ -263,24 +258,28 @@ def _residual_bank(Z, S, groups, shared, n_lags, min_frames, nseg, rng):
         r, response = _residual_of(Z[i], S[i], n_lags, shared[int(groups[i])])
         return r, _active(response, S[i])
 
-    # two passes (spectra, then the kept residuals) rather than all residuals in
-    # memory; a group's segments are halved until its quiet runs hold four
+    # segment lengths to try: nseg, halved (even) down to 8
+    sizes = [nseg]
+    while sizes[-1] >= 16:
+        sizes.append(sizes[-1] // 4 * 2)
+    # two passes (spectra at every size, then the kept residuals) rather than all
+    # residuals in memory
+    by_size = []
+    for i in range(len(Z)):
+        r, active = residual(i)
+        by_size.append({n: _quiet_spectrum(r, active, n) for n in sizes})
     spectra, pooled, seg = [None] * len(Z), {}, {}
     for g in np.unique(groups):
-        rows, n = np.flatnonzero(groups == g), nseg
-        while True:
-            got = {i: _quiet_spectrum(*residual(i), n) for i in rows}
-            used = sum(u for _, u in got.values())
-            if used >= 4 * n or n < 16:
-                break
-            n = n // 4 * 2
-        for i in rows:
-            spectra[i] = got[i]
-        g = int(g)
-        seg[g] = n
+        rows, g = np.flatnonzero(groups == g), int(g)
+        # the longest segments of which the group's quiet runs hold four
+        n = next((n for n in sizes if sum(by_size[i][n][1] for i in rows) >= 4 * n), sizes[-1])
+        got = [by_size[i][n] for i in rows]
+        for i, spectrum in zip(rows, got):
+            spectra[i] = spectrum
+        seg[g], used = n, sum(u for _, u in got)
         # white noise of one noise SD where a whole group has no quiet runs
         white = np.full(n // 2 + 1, 2.0)
-        pooled[g] = sum(p * u for p, u in got.values() if u) / used if used else white
+        pooled[g] = sum(p * u for p, u in got if u) / used if used else white
     per = max(_MAX_RESIDUAL_FRAMES // len(Z), min_frames)
     parts, part_groups, seen, total = [], [], set(), 0
     for i in rng.permutation(len(Z)):
@@ -976,7 +975,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         S = [np.nan_to_num(y[i, :n]).astype(np.float32) for i, n in enumerate(lengths)]
         return Z, S
 
-    def _noise_level(self, scale, spread, rate=None):
+    def _noise_level(self, scale, spread, rate):
         """The level channels of the networks, ``(n_traces, 2 or 3)``: standardised log
         noise SD and log spread, then (GANs fitted since it was added) the log
         response gain predicted from the spread and ``rate``, the firing rate (Hz)
@@ -1177,7 +1176,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         # style is None only for a GAN fitted without styles (no style channels)
         level = np.concatenate(
             [
-                self._noise_level(scale, spread, _spike_rate(_unpadded(y), check_fs(self.fs))),
+                self._noise_level(scale, spread, _spike_rate(unpad_traces(y), check_fs(self.fs))),
                 self._style_channels(style, n),
             ],
             axis=1,
