@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 from calgan_sklearn.datasets import make_calcium, make_windows
+from calgan_sklearn.evaluation import two_sample_auc
 from calgan_sklearn.models import CalciumGAN, SpikeClassifier, load
 from calgan_sklearn.signal import noise_sd
 
@@ -240,7 +241,8 @@ def test_trace_mode_renders_spike_trains_with_their_shape_and_padding(traces, tr
     calcium, spikes = traces
     gan = trace_gan
     assert gan.conditioning_ == "trains" and gan.n_iter_ == 1
-    assert set(gan.history_) == {"d_loss", "g_loss", "gp", "w_dist"}
+    # val_auc: the realism early stopping watches (monitor="auto" in trace mode)
+    assert set(gan.history_) == {"d_loss", "g_loss", "gp", "w_dist", "val_auc"}
     rendered, y = gan.sample(y=spikes, random_state=0)
     assert rendered.shape == spikes.shape
     np.testing.assert_array_equal(np.isnan(rendered), np.isnan(spikes))
@@ -366,6 +368,89 @@ def test_trace_mode_like_sets_the_transient_size():
         at = np.flatnonzero(train_spikes[0])
         size[nu] = np.mean([z[:, t + 6 : t + 45].mean() - z[:, t - 15 : t].mean() for t in at])
     assert size[1.0] > 2.5 * size[4.0] > 0, size
+
+
+def test_trace_mode_keeps_the_most_realistic_weights(traces):
+    # a learning rate that wrecks the generator: stopping on realism (the default
+    # in trace mode) keeps the weights whose renderings a classifier tells from
+    # the traces least well, here the starting ones, and stops early; without
+    # it (w_dist, no validation part) the wreck is kept
+    calcium, spikes = traces
+    params = {**TINY_TRACE, "epochs": 8, "learning_rate": 0.5}
+    kept = CalciumGAN(**params, patience=2, random_state=0).fit(calcium, spikes)
+    wreck = CalciumGAN(**params, monitor="w_dist", random_state=0).fit(calcium, spikes)
+    auc = kept.history_["val_auc"]
+    assert len(auc) == kept.n_iter_ < params["epochs"]
+    assert 0 <= kept.best_epoch_ <= kept.n_iter_ and kept.best_val_auc_ <= min(auc)
+    assert "val_auc" not in wreck.history_ and wreck.n_iter_ == params["epochs"]
+
+    def score(gan):
+        rendered = gan.sample(y=spikes, like=calcium, random_state=1)[0]
+        return two_sample_auc(calcium, rendered, 30.0, spikes=spikes)
+
+    assert score(kept) < score(wreck) - 0.15, (score(kept), score(wreck))
+    # partial_fit trains its epoch whatever the realism
+    kept.partial_fit(calcium, spikes)
+    assert kept.n_iter_ == len(auc) + 1 and len(kept.history_["val_auc"]) == len(auc)
+
+
+def test_trace_mode_realism_monitor_bad_input(traces, spike_windows):
+    calcium, spikes = traces
+    with pytest.raises(ValueError, match="set fs"):
+        CalciumGAN(**{**TINY, "monitor": "realism"}).fit(spike_windows[0])
+    with pytest.raises(ValueError, match="needs at least 2 of them"):
+        CalciumGAN(**TINY_TRACE, monitor="realism", validation_fraction=0.25).fit(calcium, spikes)
+    with pytest.raises(ValueError, match="needs at least 2 traces; got 1"):
+        CalciumGAN(**TINY_TRACE, monitor="realism").fit(calcium[:1], spikes[:1])
+    with pytest.raises(ValueError, match="monitor"):
+        CalciumGAN(**TINY_TRACE, monitor="auc").fit(calcium, spikes)
+    # one trace: nothing to score, so "auto" trains every epoch
+    gan = CalciumGAN(**{**TINY_TRACE, "epochs": 2}).fit(calcium[:1], spikes[:1])
+    assert gan.n_iter_ == 2 and "val_auc" not in gan.history_
+
+
+def _decay(gan, n=40):
+    """Per rendered trace: its mean transient 0.8-1.5 s after isolated spikes
+    over that 0-0.25 s after them."""
+    y = np.zeros((n, 900))
+    at = np.arange(60, 900 - 60, 90)
+    y[:, at] = 1
+    z = gan.sample(y=y, random_state=0)[0]
+    z = z / noise_sd(z)[:, None]
+
+    def mean(a, b):
+        return np.mean([z[:, t + a : t + b].mean(1) - z[:, t - 10 : t].mean(1) for t in at], 0)
+
+    return mean(25, 45) / mean(1, 8)
+
+
+def test_trace_mode_neurons_keep_their_own_kinetics():
+    # GCaMP6s and GCaMP6f neurons in one style: renderings of one spike train
+    # decay fast in some traces and slowly in others (the neurons' own kernels),
+    # several times more spread than renderings in the style of GCaMP6s alone
+    def neurons(indicator, seed):
+        d = make_calcium(
+            n_neurons=4,
+            duration=60.0,
+            fs=30.0,
+            indicator=indicator,
+            firing_rate=0.5,
+            noise_level=0.5,
+            random_state=seed,
+        )
+        return d.calcium, d.spikes.astype(float)
+
+    def fit(*parts):
+        data = [neurons(*part) for part in parts]
+        X, y = (np.vstack([d[i] for d in data]) for i in (0, 1))
+        return CalciumGAN(**TINY_TRACE, random_state=0).fit(X, y)
+
+    mixed = fit(("GCaMP6s", 0), ("GCaMP6f", 1))
+    single = fit(("GCaMP6s", 0), ("GCaMP6s", 2))
+    assert mixed.n_kernels_ == 8  # every neuron's own kernel
+    p_mixed, p_single = (np.percentile(_decay(g), [10, 90]) for g in (mixed, single))
+    assert p_mixed[0] < p_single[0] - 0.1, (p_mixed, p_single)
+    assert np.diff(p_mixed)[0] > 2 * np.diff(p_single)[0], (p_mixed, p_single)
 
 
 def test_trace_mode_bad_input(traces, trace_gan):

@@ -446,7 +446,7 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
             self.history_ = {}
             self.n_iter_ = 0
         train, val = self._split_validation(X, y, seed, use=not partial, **fit_params)
-        self._run_fit(train, val, epochs=1 if partial else self.epochs, seed=seed)
+        self._run_fit(train, val, epochs=1 if partial else self.epochs, seed=seed, partial=partial)
         self._finish_fit(train, seed=seed, partial=partial)
         return self
 
@@ -573,11 +573,14 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
     def _stratify_labels(self, y):
         return None
 
-    def _make_callbacks(self, has_validation):
+    def _make_callbacks(self, train, val, *, partial=False):
+        """The user's callbacks, and early stopping on ``_monitor`` when there is a
+        validation part ``val``. ``train`` and ``val`` are ``(X, y, fit_params)``
+        triples (``val`` None without a split); ``partial``: a ``partial_fit``."""
         import keras
 
         callbacks = list(self.callbacks or [])
-        if has_validation:
+        if val is not None:
             callbacks.append(
                 # every monitored quantity is lower-is-better (val_loss, the GAN's
                 # Wasserstein estimate val_w_dist); Keras cannot guess the latter
@@ -590,7 +593,7 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
             )
         return callbacks
 
-    def _run_fit(self, train, val, *, epochs, seed):
+    def _run_fit(self, train, val, *, epochs, seed, partial=False):
         """One ``keras.Model.fit`` call on ``(X, y, fit_params)`` triples; extends ``history_``."""
         X, y, fit_params = train
         dataset = self._make_dataset(X, y, training=True, seed=seed, **fit_params)
@@ -604,7 +607,7 @@ class BaseKerasEstimator(KerasPersistenceMixin, BaseEstimator):
             epochs=epochs,
             shuffle=False,  # the dataset shuffles itself, with a seed
             verbose=self.verbose,
-            callbacks=self._make_callbacks(val is not None),
+            callbacks=self._make_callbacks(train, val, partial=partial),
         )
         for key, values in result.history.items():
             self.history_.setdefault(key, []).extend(float(v) for v in values)

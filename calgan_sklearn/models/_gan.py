@@ -13,6 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
 
+from .._realism import two_sample_auc
 from .._validation import check_fs, check_spikes, check_traces, warn_implausible
 from ..signal import noise_sd, trace_lengths, unpad_traces
 from ._base import COMMON_PARAMETER_CONSTRAINTS, BaseKerasEstimator
@@ -72,6 +73,16 @@ _COND_CHANNELS = 3
 _MIN_GAIN_SPIKES, _MAX_GAIN_WEIGHT, _GAIN_RIDGE = 3, 50.0, 1.0
 #: Rate (Hz) added before the log in the gain's features (traces without spikes).
 _RATE_FLOOR = 0.01
+#: kernels of each style's bank (neurons' own kinetics), and the spike count at
+#: which a neuron's own kernel gets half the weight against its style's median
+_N_KERNELS, _SHRINK_SPIKES = 16, 50.0
+#: the response curve's quadratic range ends at this percentile of the responses
+_CURVE_PERCENTILE = 99.9
+_IDENTITY_CURVE = np.array([1.0, 0.0, 1.0])
+#: crops scored by monitor="realism" (those of bench_realism.py)
+_REALISM_CROP_SECONDS = 5.0
+#: training traces monitor="realism" scores without a validation part
+_REALISM_TRACES = 32
 
 
 def _trace_stats(X):
@@ -129,6 +140,74 @@ def _linear_response(Z, S, n_lags):
     auto[0] *= 1.0 + _RESPONSE_RIDGE
     kernel = solve_toeplitz(auto, cross)
     return kernel, (z_sum - kernel.sum() * s_sum) / frames
+
+
+def _style_response(Z, S, n_lags, rng):
+    """A style's kernel, offset, kernel bank and response curve.
+
+    The kernel is the median of the traces' own least-squares kernels
+    (:func:`_linear_response`; traces with ``_MIN_OWN_SPIKES`` spikes or
+    more): the pooled fit leans on the busiest, largest traces and turns slow
+    drift that goes with their firing into a long tail, the median is the
+    typical neuron's. The bank holds up to ``_N_KERNELS`` random traces' own
+    kernels, each divided by that trace's gain of the median kernel (so that
+    the gain channel sets a rendered transient's size and the bank its shape:
+    neurons' own kinetics) and shrunk toward the median by the spikes it was
+    fitted to (half way at ``_SHRINK_SPIKES``). The curve
+    (:func:`_fit_curve`) is fitted to the bank's traces. With fewer than
+    three traces of their own kernel: the pooled fit, alone in its bank, and
+    no curve."""
+    rows = [i for i, s in enumerate(S) if s.sum() >= _MIN_OWN_SPIKES]
+    own = {i: _linear_response([Z[i]], [S[i]], n_lags)[0] for i in rows}
+    bank, used = [], []
+    if len(own) >= 3:
+        kernel = np.median(list(own.values()), axis=0)
+        for i in rng.permutation(rows):
+            gain = _response_gains([Z[i]], [S[i]], [kernel])[0][0]
+            if gain > 0:
+                weight = S[i].sum() / (S[i].sum() + _SHRINK_SPIKES)
+                bank.append(weight * own[i] / gain + (1 - weight) * kernel)
+                used.append(i)
+            if len(bank) == _N_KERNELS:
+                break
+    if len(bank) < 3:
+        kernel, offset = _linear_response(Z, S, n_lags)
+        return kernel, offset, [kernel], _IDENTITY_CURVE
+    z_sum = sum(float(z.sum()) for z in Z)
+    s_sum = sum(float(s.sum()) for s in S)
+    offset = (z_sum - kernel.sum() * s_sum) / sum(len(z) for z in Z)
+    curve = _fit_curve([Z[i] for i in used], [S[i] for i in used], [own[i] for i in used])
+    return kernel, offset, bank, curve
+
+
+def _curve_basis(v, vmax):
+    """The quadratic part of :class:`~calgan_sklearn.models._networks.ResponseCurve`."""
+    inside = np.clip(v, 0.0, vmax)
+    return inside**2 + 2.0 * vmax * np.maximum(v - vmax, 0.0)
+
+
+def _fit_curve(Z, S, kernels):
+    """``(a1, a2, vmax)`` of the response curve ``z ~ a1 v + a2 q(v)`` (least squares
+    over the traces; ``v`` each trace's response through its own kernel, ``z``
+    its normalised calcium less its median offset from ``v``; ``vmax`` the
+    99.9th percentile of ``v``): how transients of bursts outgrow or fall
+    short of the sum of single spikes'. Where ``a2 < 0``, ``vmax`` stops short
+    of the curve's peak, so it keeps rising."""
+    V, Y = [], []
+    for z, s, kernel in zip(Z, S, kernels):
+        v = fftconvolve(s, kernel)[: len(z)]
+        V.append(v)
+        Y.append(z - np.median(z - v))
+    V, Y = np.concatenate(V), np.concatenate(Y)
+    vmax = float(np.percentile(V, _CURVE_PERCENTILE))
+    if not vmax > 0:
+        return _IDENTITY_CURVE
+    a1, a2 = np.linalg.lstsq(np.column_stack([V, _curve_basis(V, vmax)]), Y, rcond=None)[0]
+    if not (np.isfinite(a1) and np.isfinite(a2) and a1 > 0):
+        return _IDENTITY_CURVE
+    if a2 < 0:
+        vmax = min(vmax, 0.9 * a1 / (-2.0 * a2))
+    return np.array([a1, a2, vmax])
 
 
 def _spike_rate(S, fs):
@@ -317,6 +396,53 @@ def _residual_stretches(bank, starts, bank_groups, groups, length, rng):
     return out
 
 
+class _RealismStopping(keras.callbacks.Callback):
+    """Early stopping of a trace-mode :class:`CalciumGAN` on realism.
+
+    Before training and after each epoch, the validation traces' own spike
+    trains are rendered at their scale (``like=``, the same noise every time)
+    and scored by :func:`~calgan_sklearn.evaluation.two_sample_auc` against
+    them: ``val_auc`` in the history, lower is better. Training stops after
+    ``patience`` epochs without a lower AUC, and the weights with the lowest
+    (possibly the starting ones) are restored; ``gan.best_epoch_`` says which.
+    """
+
+    def __init__(self, gan, val, patience):
+        super().__init__()
+        self.gan, self.patience = gan, patience
+        self.X, self.y, params = val
+        self.style = params.get("style")
+
+    def _score(self):
+        gan, fs = self.gan, check_fs(self.gan.fs)
+        rng = check_random_state(gan._seed)
+        synthetic = gan._sample_traces(self.y, self.X, rng, self.style)[0]
+        # 5 s crops, or the longest validation trace
+        crop = min(_REALISM_CROP_SECONDS, trace_lengths(self.X).max() / fs)
+        return two_sample_auc(self.X, synthetic, fs, spikes=self.y, crop_seconds=crop)
+
+    def on_train_begin(self, logs=None):
+        self.best, self.best_epoch, self.wait = self._score(), 0, 0
+        self.best_weights = self.model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        auc = self._score()
+        if logs is not None:
+            logs["val_auc"] = auc
+        if auc < self.best:
+            self.best, self.best_epoch, self.wait = auc, epoch + 1, 0
+            self.best_weights = self.model.get_weights()
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self.best_weights)
+        self.gan.best_epoch_ = self.best_epoch
+        self.gan.best_val_auc_ = self.best
+
+
 class _TraceCrops(keras.utils.PyDataset):
     """Random crops of ``warmup + crop`` frames: normalised calcium, and as condition its
     spikes and the trace's levels (``level``: one row of level channels per trace).
@@ -468,6 +594,21 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         with the model. The generator starts as the linear response plus that
         noise and learns from there. ``"white"``: Gaussian noise only, so all
         texture is learned.
+    monitor : {"auto", "w_dist", "realism"}, default="auto"
+        What early stopping watches. ``"w_dist"``: ``val_w_dist``, the
+        critic's Wasserstein estimate on the validation windows or crops
+        (only when ``validation_fraction > 0``). ``"realism"`` (trace mode):
+        ``val_auc``, how well a fresh classifier tells traces from their
+        rendering from their own spike trains
+        (:func:`calgan_sklearn.evaluation.two_sample_auc`, lower is better):
+        the validation traces, or without a validation part up to 32 random
+        training traces. It is scored before training and after every epoch,
+        and the weights with the lowest, possibly the starting ones, are kept
+        (``best_epoch_``); ``partial_fit`` does not stop. Needs at least two
+        traces to score. Adversarial training on a few neurons does not
+        always make renderings more realistic; this keeps it from making them
+        less (and stops it early). ``"auto"``: ``"realism"`` in trace mode
+        (with at least two traces), ``"w_dist"`` for windows.
     {common_parameters}
 
     Attributes
@@ -533,6 +674,11 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     gain_range_ : ndarray of shape (2,)
         Trace mode: the smallest and largest log gain it was fitted to; the
         predictions are clipped to it.
+    best_epoch_ : int
+        Trace mode, stopping on realism (``monitor``): the epoch of the last
+        ``fit`` whose weights were kept (0: the weights it started from).
+    best_val_auc_ : float
+        Their ``val_auc``.
 
     See Also
     --------
@@ -567,7 +713,9 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     _parameter_notes = {
         "learning_rate": "Both networks use it, with ``beta_1=0.5, beta_2=0.9``.",
         "validation_fraction": "``val_w_dist`` is the critic's Wasserstein estimate on the "
-        "held-out windows, a rough convergence signal.",
+        "held-out windows, a rough convergence signal. In trace mode early stopping "
+        "watches realism instead (``monitor``), on training traces when this is 0.",
+        "patience": "In trace mode, epochs without a lower ``val_auc`` (``monitor``).",
     }
 
     _parameter_constraints = {
@@ -582,6 +730,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         "fs": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "crop_seconds": [Interval(numbers.Real, 0, None, closed="neither")],
         "trace_noise": [StrOptions({"residual", "white"})],
+        "monitor": [StrOptions({"auto", "w_dist", "realism"})],
     }
 
     def __init__(
@@ -597,6 +746,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         fs=None,
         crop_seconds=8.0,
         trace_noise="residual",
+        monitor="auto",
         epochs=50,
         batch_size=64,
         learning_rate=5e-4,
@@ -620,6 +770,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         self.fs = fs
         self.crop_seconds = crop_seconds
         self.trace_noise = trace_noise
+        self.monitor = monitor
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -814,6 +965,28 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             raise ValueError("spike windows y must be non-negative spike counts.")
         return y
 
+    def _check_params(self, X):
+        if self.monitor != "realism":
+            return
+        if self.fs is None:
+            raise ValueError(
+                "monitor='realism' scores renderings of whole traces; set fs (trace mode) "
+                "or use monitor='w_dist' for windows."
+            )
+        n_val = math.ceil(self.validation_fraction * len(X))
+        if self.validation_fraction > 0 and n_val < 2:
+            raise ValueError(
+                f"monitor='realism' tells validation traces from their renderings, which "
+                f"needs at least 2 of them; validation_fraction={self.validation_fraction} "
+                f"holds out {n_val} of {len(X)} traces. Raise validation_fraction (e.g. "
+                "0.2), pass more traces, or use validation_fraction=0 (scores training traces)."
+            )
+        if len(X) < 2:
+            raise ValueError(
+                "monitor='realism' tells traces from their renderings, which needs at least 2 "
+                f"traces; got {len(X)}. Pass more traces or use monitor='w_dist'."
+            )
+
     def _check_fit_params(self, X, y, *, reset, style=None):
         """``style``: one label per trace, trace mode only, known labels when training on."""
         fitted_styles = None if reset else getattr(self, "styles_", None)
@@ -915,18 +1088,22 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         )
         Z, S = self._normalised_traces(X, y, loc, scale)
         self.conditioning_ = "trains"
-        if style is None:
-            response, offset = _linear_response(Z, S, self.warmup_)
-            response, offset = response[:, None], np.array([offset])
-        else:
-            # one linear model per style: its own kinetics and transient size from the start
-            rows = [np.flatnonzero(style == label) for label in self.styles_]
-            fits = [
-                _linear_response([Z[i] for i in r], [S[i] for i in r], self.warmup_) for r in rows
-            ]
-            response = np.stack([f[0] for f in fits], axis=1)
-            offset = np.array([f[1] for f in fits])
+        # one linear model per style: its own kinetics and transient size from the
+        # start, and a bank of its neurons' own kernel shapes
         groups = self._style_groups(style, len(Z))
+        rng = check_random_state(self._seed)
+        fits = [
+            _style_response([Z[i] for i in r], [S[i] for i in r], self.warmup_, rng)
+            for r in (np.flatnonzero(groups == g) for g in range(groups.max() + 1))
+        ]
+        response = np.stack([f[0] for f in fits], axis=1)
+        offset = np.array([f[1] for f in fits])
+        self.n_kernels_ = max(len(f[2]) for f in fits)
+        self.response_curve_ = np.stack([f[3] for f in fits])
+        # (lags, n_styles * n_kernels), style-major; short banks repeat
+        bank = np.stack(
+            [f[2][j % len(f[2])] for f in fits for j in range(self.n_kernels_)], axis=1
+        )
         # each trace's transient size relative to its style's response, and what
         # its spread and firing rate (known when sampling) say of it
         gains, counts = _response_gains(Z, S, response.T[groups])
@@ -945,7 +1122,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
                 max(int(round(_SPECTRUM_SECONDS * fs / 2)) * 2, 8),
                 check_random_state(self._seed),
             )
-        return {"response": response, "offset": offset}
+        return {"response": bank, "offset": offset}
 
     def _style_groups(self, style, n):
         """Index of each of ``n`` traces' style in ``styles_`` (zeros without styles)."""
@@ -1027,6 +1204,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             slow_frames=max(int(round(_SLOW_SECONDS * check_fs(self.fs))), 1),
             n_cond=n_cond,
             n_styles=n_cond - _COND_CHANNELS - self._has_gain(),
+            n_kernels=getattr(self, "n_kernels_", 1),  # 1 in GANs saved before the bank
+            curve=getattr(self, "response_curve_", None) is not None,
             dtype=dtype,
         )
         self.critic_ = build_critic(
@@ -1043,6 +1222,10 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             # tap is the current frame
             self.generator_.get_layer("gen_response").set_weights(
                 [response[::-1, None, :].astype(np.float32)]
+            )
+        if getattr(self, "response_curve_", None) is not None:
+            self.generator_.get_layer("gen_curve").set_weights(
+                [self.response_curve_.astype(np.float32)]
             )
         if self._has_gain():
             # the per-trace gain starts as exp(the predicted log gain channel)
@@ -1083,6 +1266,24 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             gp_weight=self.gp_weight,
             seed=self._seed,
         )
+
+    def _make_callbacks(self, train, val, *, partial=False):
+        data = val if val is not None else train
+        if partial or not self._monitors_realism(len(data[0])):
+            return super()._make_callbacks(train, val, partial=partial)
+        if val is None:
+            # no validation part: a fixed random subset of the training traces
+            rows = check_random_state(self._seed).permutation(len(train[0]))
+            rows = np.sort(rows[:_REALISM_TRACES])
+            X, y, params = train
+            data = (X[rows], y[rows], {k: np.asarray(v)[rows] for k, v in params.items()})
+        return [*(self.callbacks or []), _RealismStopping(self, data, self.patience)]
+
+    def _monitors_realism(self, n_traces):
+        """Whether ``fit`` stops on realism, scoring ``n_traces`` traces."""
+        if self.monitor == "auto":
+            return self.fs is not None and n_traces >= 2
+        return self.monitor == "realism"
 
     def _residual_noise_on(self):
         return getattr(self, "residual_bank_", None) is not None

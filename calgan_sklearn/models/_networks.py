@@ -64,6 +64,95 @@ class CropToLength(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class ResponseCurve(layers.Layer):
+    """A static nonlinearity of the spike response, one per style (not trained).
+
+    ``f(v) = a1 v + a2 (min(max(v, 0), vmax)**2 + 2 vmax max(v - vmax, 0))``:
+    quadratic between 0 and ``vmax``, continued along its tangent above and
+    linear below 0, so bursts grow supra- (``a2 > 0``) or sublinearly
+    (``a2 < 0``) without blowing up. The coefficients ``(a1, a2, vmax)`` of
+    each style are set after building (``set_weights``); inputs are the
+    response ``(batch, steps, 1)`` and, with several styles, the one-hot
+    styles ``(batch, steps, n_styles)``.
+
+    Parameters
+    ----------
+    n_styles : int, default=1
+    """
+
+    def __init__(self, n_styles=1, **kwargs):
+        super().__init__(**kwargs)
+        self.n_styles = int(n_styles)
+
+    def build(self, input_shape):
+        self.coef = self.add_weight(
+            shape=(self.n_styles, 3),
+            initializer=keras.initializers.Constant([1.0, 0.0, 1.0]),
+            trainable=False,
+            name="coef",
+        )
+
+    def call(self, inputs):
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 2:
+            v, style = inputs
+            coef = ops.einsum("bts,sc->btc", ops.cast(style, "float32"), self.coef)
+        else:
+            v = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+            coef = self.coef[0]
+        a1, a2, vmax = coef[..., 0:1], coef[..., 1:2], coef[..., 2:3]
+        inside = ops.minimum(ops.maximum(v, 0.0), vmax)
+        return a1 * v + a2 * (inside**2 + 2.0 * vmax * ops.relu(v - vmax))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0] if isinstance(input_shape, list) else input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "n_styles": self.n_styles}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class KernelPick(layers.Layer):
+    """One-hot choice of one of ``n_kernels`` response kernels per trace.
+
+    Inputs: a ``(batch, steps, 1)`` standard normal code, constant over a
+    trace, and optionally ``(batch, steps, n_styles)`` one-hot styles. The
+    code's normal CDF, cut into ``n_kernels`` equal bins, picks the kernel;
+    the output ``(batch, steps, n_styles * n_kernels)`` is one-hot at
+    ``style * n_kernels + pick``, so each trace gets one of its style's kernels,
+    all equally likely.
+
+    Parameters
+    ----------
+    n_kernels : int
+    """
+
+    def __init__(self, n_kernels, **kwargs):
+        super().__init__(**kwargs)
+        self.n_kernels = int(n_kernels)
+
+    def call(self, inputs):
+        code = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        u = 0.5 * (1.0 + ops.erf(ops.cast(code, "float32") / math.sqrt(2.0)))
+        pick = ops.minimum(ops.floor(u * self.n_kernels), self.n_kernels - 1)
+        onehot = ops.cast(ops.equal(pick, ops.arange(self.n_kernels, dtype="float32")), "float32")
+        if not isinstance(inputs, (list, tuple)) or len(inputs) == 1:
+            return onehot
+        style = ops.cast(inputs[1], "float32")
+        both = style[..., :, None] * onehot[..., None, :]
+        shape = ops.shape(both)
+        return ops.reshape(both, (shape[0], shape[1], shape[2] * self.n_kernels))
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, list) and len(input_shape) == 2:
+            return (*input_shape[0][:2], input_shape[1][2] * self.n_kernels)
+        shape = input_shape[0] if isinstance(input_shape, list) else input_shape
+        return (*shape[:2], self.n_kernels)
+
+    def get_config(self):
+        return {**super().get_config(), "n_kernels": self.n_kernels}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class ChannelSlice(layers.Layer):
     """Channels ``start:stop`` of a ``(batch, steps, channels)`` tensor.
 
@@ -298,6 +387,8 @@ def build_trace_generator(
     slow_frames,
     n_cond=2,
     n_styles=0,
+    n_kernels=1,
+    curve=False,
     dtype=None,
 ):
     """Whole-trace generator: spike trains -> normalised fluorescence, any length.
@@ -330,7 +421,12 @@ def build_trace_generator(
 
     With styles, ``gen_response`` holds one kernel per style and each trace
     takes its own style's (``gen_response_select``), so each style starts
-    from its own linear model.
+    from its own linear model. With ``n_kernels > 1`` it holds that many per
+    style (neurons' own kinetics), and each trace takes one of its style's,
+    picked by its code's first channel (:class:`KernelPick`). With
+    ``curve``, the scaled response passes a static nonlinearity per style
+    (``gen_curve``, :class:`ResponseCurve`; identity until its coefficients
+    are set).
 
     Returns a ``keras.Model`` ``[condition, noise, code] -> (batch, n_frames, 1)``.
     """
@@ -349,15 +445,22 @@ def build_trace_generator(
         h = layers.Add(dtype=_policy(dtype), name=f"gen_residual{i}")([h, step])
     out = layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32", name="gen_out")(h)
     response = layers.Conv1D(
-        max(n_styles, 1),
+        max(n_styles, 1) * n_kernels,
         response_length,
         padding="causal",
         use_bias=False,
         dtype="float32",
         name="gen_response",
     )(spikes)
-    if n_styles:
-        style = ChannelSlice(n_cond - n_styles, n_cond, name="gen_style")(cond)
+    if n_styles or n_kernels > 1:
+        style = []
+        if n_styles:
+            style = [ChannelSlice(n_cond - n_styles, n_cond, name="gen_style")(cond)]
+        if n_kernels > 1:
+            pick = ChannelSlice(0, 1, name="gen_kernel_code")(code)
+            style = KernelPick(n_kernels, name="gen_kernel_pick")([pick, *style])
+        else:
+            style = style[0]
         response = layers.Multiply(dtype="float32", name="gen_response_style")([response, style])
         response = layers.Conv1D(
             1,
@@ -373,6 +476,10 @@ def build_trace_generator(
     )
     gain = layers.Activation("exponential", dtype="float32", name="gen_gain_exp")(gain)
     response = layers.Multiply(dtype="float32", name="gen_scaled_response")([response, gain])
+    if curve:
+        styles = [ChannelSlice(n_cond - n_styles, n_cond, name="gen_curve_style")(cond)]
+        curve_layer = ResponseCurve(max(n_styles, 1), name="gen_curve")
+        response = curve_layer([response, *styles] if n_styles else [response])
     skip = layers.Conv1D(1, 1, dtype="float32", name="gen_skip")(x)
     out = layers.Add(dtype="float32", name="gen_sum")([out, response, skip])
     return keras.Model([cond, noise, code], out, name="trace_generator")
