@@ -404,9 +404,12 @@ def test_trace_mode_realism_monitor_bad_input(traces, spike_windows):
         CalciumGAN(**TINY_TRACE, monitor="realism").fit(calcium[:1], spikes[:1])
     with pytest.raises(ValueError, match="monitor"):
         CalciumGAN(**TINY_TRACE, monitor="auc").fit(calcium, spikes)
-    # one trace: nothing to score, so "auto" trains every epoch
-    gan = CalciumGAN(**{**TINY_TRACE, "epochs": 2}).fit(calcium[:1], spikes[:1])
-    assert gan.n_iter_ == 2 and "val_auc" not in gan.history_
+    with pytest.raises(ValueError, match="crops of at least 8 frames of two traces"):
+        CalciumGAN(**TINY_TRACE, monitor="realism").fit(calcium[:, :6], spikes[:, :6])
+    # one trace, or traces too short to score: "auto" trains every epoch
+    for X, y in ((calcium[:1], spikes[:1]), (calcium[:, :6], spikes[:, :6])):
+        gan = CalciumGAN(**{**TINY_TRACE, "epochs": 2}).fit(X, y)
+        assert gan.n_iter_ == 2 and "val_auc" not in gan.history_
 
 
 def _decay(gan, n=40):

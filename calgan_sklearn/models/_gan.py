@@ -396,30 +396,41 @@ def _residual_stretches(bank, starts, bank_groups, groups, length, rng):
     return out
 
 
+def _realism_crop(X, fs):
+    """Crops (s) for scoring realism: 5 s, or the second longest trace, so that two
+    traces give crops; None where that is under 8 frames (too short to score)."""
+    lengths = np.sort(trace_lengths(X))
+    frames = min(round(_REALISM_CROP_SECONDS * fs), int(lengths[-2]) if len(X) > 1 else 0)
+    return frames / fs if frames >= 8 else None
+
+
 class _RealismStopping(keras.callbacks.Callback):
     """Early stopping of a trace-mode :class:`CalciumGAN` on realism.
 
-    Before training and after each epoch, the validation traces' own spike
-    trains are rendered at their scale (``like=``, the same noise every time)
-    and scored by :func:`~calgan_sklearn.evaluation.two_sample_auc` against
-    them: ``val_auc`` in the history, lower is better. Training stops after
+    Before training and after each epoch, the spike trains of the scored
+    traces ``data`` (an ``(X, y, fit_params)`` triple: the validation part, or
+    training traces) are rendered at their scale (``like=``, the same noise
+    every time) and scored by
+    :func:`~calgan_sklearn.evaluation.two_sample_auc` against them:
+    ``val_auc`` in the history, lower is better. Training stops after
     ``patience`` epochs without a lower AUC, and the weights with the lowest
     (possibly the starting ones) are restored; ``gan.best_epoch_`` says which.
     """
 
-    def __init__(self, gan, val, patience):
+    def __init__(self, gan, data, patience):
         super().__init__()
         self.gan, self.patience = gan, patience
-        self.X, self.y, params = val
+        self.X, self.y, params = data
         self.style = params.get("style")
+        self.crop_seconds = _realism_crop(self.X, check_fs(gan.fs))
 
     def _score(self):
-        gan, fs = self.gan, check_fs(self.gan.fs)
+        gan = self.gan
         rng = check_random_state(gan._seed)
         synthetic = gan._sample_traces(self.y, self.X, rng, self.style)[0]
-        # 5 s crops, or the longest validation trace
-        crop = min(_REALISM_CROP_SECONDS, trace_lengths(self.X).max() / fs)
-        return two_sample_auc(self.X, synthetic, fs, spikes=self.y, crop_seconds=crop)
+        return two_sample_auc(
+            self.X, synthetic, gan.fs, spikes=self.y, crop_seconds=self.crop_seconds
+        )
 
     def on_train_begin(self, logs=None):
         self.best, self.best_epoch, self.wait = self._score(), 0, 0
@@ -674,6 +685,20 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
     gain_range_ : ndarray of shape (2,)
         Trace mode: the smallest and largest log gain it was fitted to; the
         predictions are clipped to it.
+    n_kernels_ : int
+        Trace mode: response kernels per style in the generator: up to 16 of
+        the training neurons' own least-squares kernels, each divided by its
+        gain and shrunk toward the style's median kernel by its spike count
+        (half way at 50 spikes); each rendered trace takes one, picked by its
+        latent code. 1 (the median or pooled kernel) for a style with fewer
+        than three neurons of 10 spikes or more, and in GANs saved before.
+    response_curve_ : ndarray of shape (n_styles, 3)
+        Trace mode: ``(a1, a2, vmax)`` of each style's response curve
+        ``a1 v + a2 (min(max(v, 0), vmax)**2 + 2 vmax max(v - vmax, 0))``
+        applied to the scaled spike response ``v``: how the transients of
+        bursts outgrow (``a2 > 0``) or fall short of the sum of single
+        spikes', a least-squares fit to the kernels' neurons. Absent from GANs
+        saved before it.
     best_epoch_ : int
         Trace mode, stopping on realism (``monitor``): the epoch of the last
         ``fit`` whose weights were kept (0: the weights it started from).
@@ -1268,22 +1293,24 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         )
 
     def _make_callbacks(self, train, val, *, partial=False):
-        data = val if val is not None else train
-        if partial or not self._monitors_realism(len(data[0])):
+        if partial or self.monitor == "w_dist" or self.fs is None:
             return super()._make_callbacks(train, val, partial=partial)
+        data = val
         if val is None:
             # no validation part: a fixed random subset of the training traces
             rows = check_random_state(self._seed).permutation(len(train[0]))
             rows = np.sort(rows[:_REALISM_TRACES])
             X, y, params = train
             data = (X[rows], y[rows], {k: np.asarray(v)[rows] for k, v in params.items()})
+        if _realism_crop(data[0], self.fs) is None:
+            if self.monitor == "realism":
+                raise ValueError(
+                    "monitor='realism' scores crops of at least 8 frames of two traces; the "
+                    f"traces it would score (the {'validation' if val is not None else 'training'}"
+                    " part) have fewer. Pass longer traces or use monitor='w_dist'."
+                )
+            return super()._make_callbacks(train, val, partial=partial)  # "auto"
         return [*(self.callbacks or []), _RealismStopping(self, data, self.patience)]
-
-    def _monitors_realism(self, n_traces):
-        """Whether ``fit`` stops on realism, scoring ``n_traces`` traces."""
-        if self.monitor == "auto":
-            return self.fs is not None and n_traces >= 2
-        return self.monitor == "realism"
 
     def _residual_noise_on(self):
         return getattr(self, "residual_bank_", None) is not None
