@@ -477,9 +477,10 @@ def build_trace_generator(
     gain = layers.Activation("exponential", dtype="float32", name="gen_gain_exp")(gain)
     response = layers.Multiply(dtype="float32", name="gen_scaled_response")([response, gain])
     if curve:
-        styles = [ChannelSlice(n_cond - n_styles, n_cond, name="gen_curve_style")(cond)]
-        curve_layer = ResponseCurve(max(n_styles, 1), name="gen_curve")
-        response = curve_layer([response, *styles] if n_styles else [response])
+        inputs = [response]
+        if n_styles:
+            inputs.append(ChannelSlice(n_cond - n_styles, n_cond, name="gen_curve_style")(cond))
+        response = ResponseCurve(max(n_styles, 1), name="gen_curve")(inputs)
     skip = layers.Conv1D(1, 1, dtype="float32", name="gen_skip")(x)
     out = layers.Add(dtype="float32", name="gen_sum")([out, response, skip])
     return keras.Model([cond, noise, code], out, name="trace_generator")
