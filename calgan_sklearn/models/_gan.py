@@ -11,7 +11,12 @@ from scipy.linalg import solve_toeplitz
 from scipy.signal import fftconvolve, welch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_consistent_length, check_is_fitted
+from sklearn.utils.validation import (
+    _check_method_params,
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+)
 
 from .._realism import two_sample_auc
 from .._validation import check_fs, check_spikes, check_traces, warn_implausible
@@ -142,11 +147,20 @@ def _linear_response(Z, S, n_lags):
     return kernel, (z_sum - kernel.sum() * s_sum) / frames
 
 
-def _style_response(Z, S, n_lags, rng):
+def _own_kernels(Z, S, n_lags):
+    """Each trace's own least-squares kernel (:func:`_linear_response`), or None
+    for a trace with fewer than ``_MIN_OWN_SPIKES`` spikes."""
+    return [
+        _linear_response([z], [s], n_lags)[0] if s.sum() >= _MIN_OWN_SPIKES else None
+        for z, s in zip(Z, S)
+    ]
+
+
+def _style_response(Z, S, own, n_lags, rng):
     """A style's kernel, offset, kernel bank and response curve.
 
-    The kernel is the median of the traces' own least-squares kernels
-    (:func:`_linear_response`; traces with ``_MIN_OWN_SPIKES`` spikes or
+    The kernel is the median of the traces' own kernels ``own``
+    (:func:`_own_kernels`; traces with ``_MIN_OWN_SPIKES`` spikes or
     more): the pooled fit leans on the busiest, largest traces and turns slow
     drift that goes with their firing into a long tail, the median is the
     typical neuron's. The bank holds up to ``_N_KERNELS`` random traces' own
@@ -157,11 +171,10 @@ def _style_response(Z, S, n_lags, rng):
     (:func:`_fit_curve`) is fitted to the bank's traces. With fewer than
     three traces of their own kernel: the pooled fit, alone in its bank, and
     no curve."""
-    rows = [i for i, s in enumerate(S) if s.sum() >= _MIN_OWN_SPIKES]
-    own = {i: _linear_response([Z[i]], [S[i]], n_lags)[0] for i in rows}
+    rows = [i for i, kernel in enumerate(own) if kernel is not None]
     bank, used = [], []
-    if len(own) >= 3:
-        kernel = np.median(list(own.values()), axis=0)
+    if len(rows) >= 3:
+        kernel = np.median([own[i] for i in rows], axis=0)
         for i in rng.permutation(rows):
             gain = _response_gains([Z[i]], [S[i]], [kernel])[0][0]
             if gain > 0:
@@ -258,11 +271,9 @@ def _fit_gain(features, gains, counts):
     return np.r_[beta, y_mean - float(beta @ mu)], np.array([y.min(), y.max()])
 
 
-def _residual_of(z, s, n_lags, shared):
-    """``z`` minus its linear spike response (float32, mean zero), and that response:
-    the trace's own least-squares kernel (:func:`_linear_response`), or
-    ``shared`` (a kernel) when it has fewer than ``_MIN_OWN_SPIKES`` spikes."""
-    kernel = _linear_response([z], [s], n_lags)[0] if s.sum() >= _MIN_OWN_SPIKES else shared
+def _residual_of(z, s, kernel):
+    """``z`` minus its linear spike response through ``kernel`` (float32, mean
+    zero), and that response."""
     response = fftconvolve(s, kernel)[: len(z)]
     r = z - response
     return (r - r.mean()).astype(np.float32), response
@@ -317,13 +328,13 @@ def _fill_active(r, active, psd, rng):
     return (out - out.mean()).astype(np.float32)
 
 
-def _residual_bank(Z, S, groups, shared, n_lags, min_frames, nseg, rng):
+def _residual_bank(Z, S, own, groups, shared, min_frames, nseg, rng):
     """Residual noise of the training traces, at most ``_MAX_RESIDUAL_FRAMES`` frames
     in all: a random stretch of at least ``min_frames`` frames (or all) of each of
-    as many random traces as fit, every group (style) kept. ``shared[g]`` is
-    group ``g``'s kernel.
+    as many random traces as fit, every group (style) kept.
 
-    Each is the trace's residual (:func:`_residual_of`) with the frames near its
+    Each is the trace's residual (:func:`_residual_of`: through its own kernel
+    ``own[i]``, or its group's ``shared[g]`` where it has none) with the frames near its
     spikes filled (:func:`_fill_active`) with noise of the power spectrum of its
     quiet runs (segments of ``nseg`` frames, halved down to 8 for a group whose
     quiet runs of that length hold fewer than four), or of its group's quiet
@@ -334,7 +345,8 @@ def _residual_bank(Z, S, groups, shared, n_lags, min_frames, nseg, rng):
     each one's group."""
 
     def residual(i):
-        r, response = _residual_of(Z[i], S[i], n_lags, shared[int(groups[i])])
+        kernel = own[i] if own[i] is not None else shared[int(groups[i])]
+        r, response = _residual_of(Z[i], S[i], kernel)
         return r, _active(response, S[i])
 
     # segment lengths to try: nseg, halved (even) down to 8
@@ -1116,9 +1128,10 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         # one linear model per style: its own kinetics and transient size from the
         # start, and a bank of its neurons' own kernel shapes
         groups = self._style_groups(style, len(Z))
+        own = _own_kernels(Z, S, self.warmup_)
         rng = check_random_state(self._seed)
         fits = [
-            _style_response([Z[i] for i in r], [S[i] for i in r], self.warmup_, rng)
+            _style_response(*([v[i] for i in r] for v in (Z, S, own)), self.warmup_, rng)
             for r in (np.flatnonzero(groups == g) for g in range(groups.max() + 1))
         ]
         response = np.stack([f[0] for f in fits], axis=1)
@@ -1140,9 +1153,9 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             self.residual_bank_, self.residual_starts_, self.residual_style_ = _residual_bank(
                 Z,
                 S,
+                own,
                 groups,
                 response.T,
-                self.warmup_,
                 self.warmup_ + self.crop_length_,
                 max(int(round(_SPECTRUM_SECONDS * fs / 2)) * 2, 8),
                 check_random_state(self._seed),
@@ -1301,7 +1314,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             rows = check_random_state(self._seed).permutation(len(train[0]))
             rows = np.sort(rows[:_REALISM_TRACES])
             X, y, params = train
-            data = (X[rows], y[rows], {k: np.asarray(v)[rows] for k, v in params.items()})
+            data = (X[rows], y[rows], _check_method_params(X, params, indices=rows))
         if _realism_crop(data[0], self.fs) is None:
             if self.monitor == "realism":
                 raise ValueError(
