@@ -339,22 +339,24 @@ def test_trace_mode_silence_has_no_transients(traces):
     assert np.all(peak < 6.0), peak
 
 
+def _neurons(seed, n_neurons=3, **params):
+    """A minute of simulated neurons at 30 Hz firing at 0.5 Hz."""
+    return make_calcium(
+        n_neurons=n_neurons,
+        duration=60.0,
+        fs=30.0,
+        firing_rate=0.5,
+        random_state=seed,
+        **params,
+    )
+
+
 def test_trace_mode_like_sets_the_transient_size():
     # neurons of the same transients at noise levels 4x apart: in units of its
     # noise, a rendering in the style of a quiet neuron has transients about 4x
     # those of one in the style of a noisy neuron, read off the like trace's
     # spread with the firing rate of the spikes rendered
-    def neurons(nu, seed):
-        return make_calcium(
-            n_neurons=3,
-            duration=60.0,
-            fs=30.0,
-            noise_level=nu,
-            firing_rate=0.5,
-            random_state=seed,
-        )
-
-    train = [neurons(nu, seed) for nu, seed in ((1.0, 0), (4.0, 1))]
+    train = [_neurons(seed, noise_level=nu) for nu, seed in ((1.0, 0), (4.0, 1))]
     calcium = np.vstack([d.calcium for d in train])
     spikes = np.vstack([d.spikes for d in train]).astype(float)
     gan = CalciumGAN(**TINY_TRACE, random_state=0).fit(calcium, spikes)
@@ -362,7 +364,7 @@ def test_trace_mode_like_sets_the_transient_size():
     train_spikes[:, 90:-60:120] = 1
     size = {}
     for nu, seed in ((1.0, 2), (4.0, 3)):
-        like = neurons(nu, seed).calcium
+        like = _neurons(seed, noise_level=nu).calcium
         rendered = gan.sample(y=train_spikes, like=like, random_state=0)[0]
         z = rendered / noise_sd(rendered)[:, None]
         at = np.flatnonzero(train_spikes[0])
@@ -431,21 +433,10 @@ def test_trace_mode_neurons_keep_their_own_kinetics():
     # GCaMP6s and GCaMP6f neurons in one style: renderings of one spike train
     # decay fast in some traces and slowly in others (the neurons' own kernels),
     # several times more spread than renderings in the style of GCaMP6s alone
-    def neurons(indicator, seed):
-        d = make_calcium(
-            n_neurons=4,
-            duration=60.0,
-            fs=30.0,
-            indicator=indicator,
-            firing_rate=0.5,
-            noise_level=0.5,
-            random_state=seed,
-        )
-        return d.calcium, d.spikes.astype(float)
-
     def fit(*parts):
-        data = [neurons(*part) for part in parts]
-        X, y = (np.vstack([d[i] for d in data]) for i in (0, 1))
+        data = [_neurons(seed, 4, indicator=ind, noise_level=0.5) for ind, seed in parts]
+        X = np.vstack([d.calcium for d in data])
+        y = np.vstack([d.spikes for d in data]).astype(float)
         return CalciumGAN(**TINY_TRACE, random_state=0).fit(X, y)
 
     mixed = fit(("GCaMP6s", 0), ("GCaMP6f", 1))
