@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 
-from calgan_sklearn.datasets import make_calcium, make_windows
+from calgan_sklearn.datasets import make_calcium, make_windows, render_calcium
 from calgan_sklearn.evaluation import two_sample_auc
 from calgan_sklearn.models import CalciumGAN, SpikeClassifier, load
 from calgan_sklearn.signal import noise_sd
@@ -445,6 +445,38 @@ def test_trace_mode_neurons_keep_their_own_kinetics():
     p_mixed, p_single = (np.percentile(_decay(g), [10, 90]) for g in (mixed, single))
     assert p_mixed[0] < p_single[0] - 0.1, (p_mixed, p_single)
     assert np.diff(p_mixed)[0] > 2 * np.diff(p_single)[0], (p_mixed, p_single)
+
+
+def test_trace_mode_bursts_outgrow_single_spikes_as_the_indicator_does():
+    # the simulator's GCaMP6s is a Hill curve (coefficient 2.9) of calcium: a
+    # 4-spike burst's transient is 5.4x a single spike's, not 4x. The fitted
+    # response curve is a power well above 1 and renders that ratio (a linear
+    # kernel with a quadratic curve gave 4.0); OGB-1 (Hill coefficient 1) gets
+    # a power near 1
+    probe = np.zeros((40, 1800))
+    probe[:, 60::480], probe[:, 300::480] = 1, 4
+
+    def burst_over_single(calcium):
+        z = calcium - np.median(calcium, axis=1, keepdims=True)
+
+        def peak(count):
+            at = np.flatnonzero(probe[0] == count)
+            return np.mean([z[:, t : t + 30].max(1) - z[:, t - 15 : t].mean(1) for t in at])
+
+        return peak(4) / peak(1)
+
+    gans = {}
+    for indicator in ("GCaMP6s", "OGB-1"):
+        data = [_neurons(seed, 4, indicator=indicator, noise_level=0.5) for seed in (0, 1)]
+        X = np.vstack([d.calcium for d in data])
+        y = np.vstack([d.spikes for d in data]).astype(float)
+        gans[indicator] = CalciumGAN(**TINY_TRACE, random_state=0).fit(X, y)
+    power = {k: gan.response_curve_[0, 1] for k, gan in gans.items()}
+    assert gans["OGB-1"].curve_form_ == "power" and gans["OGB-1"].response_curve_.shape == (1, 3)
+    assert power["GCaMP6s"] > power["OGB-1"] + 0.2 and power["OGB-1"] < 1.15, power
+    true = burst_over_single(render_calcium(probe, 30.0, "GCaMP6s", amplitude=1.0))
+    rendered = burst_over_single(gans["GCaMP6s"].sample(y=probe, random_state=0)[0])
+    assert abs(np.log(rendered / true)) < np.log(1.15), (rendered, true)
 
 
 def test_trace_mode_bad_input(traces, trace_gan):

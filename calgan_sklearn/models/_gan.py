@@ -8,6 +8,7 @@ import numbers
 import keras
 import numpy as np
 from scipy.linalg import solve_toeplitz
+from scipy.optimize import minimize_scalar
 from scipy.signal import fftconvolve, welch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -81,9 +82,17 @@ _RATE_FLOOR = 0.01
 #: kernels of each style's bank (neurons' own kinetics), and the spike count at
 #: which a neuron's own kernel gets half the weight against its style's median
 _N_KERNELS, _SHRINK_SPIKES = 16, 50.0
-#: the response curve's quadratic range ends at this percentile of the responses
+#: a neuron's kernel joins the bank if it correlates this well with the median
+#: (a fit broken by drift or few, crowded spikes does not)
+_MIN_KERNEL_CORRELATION = 0.5
+#: the response curve's power range ends at this percentile of the responses
 _CURVE_PERCENTILE = 99.9
-_IDENTITY_CURVE = np.array([1.0, 0.0, 1.0])
+#: ``(a, p, vmax)`` of the power-form response curve that leaves responses as they are
+_IDENTITY_CURVE = np.array([1.0, 1.0, 1.0])
+#: raised cosines spanning a power-law kernel, the range of the curve's
+#: exponent, the neurons (of a style) whose fits choose it, and the
+#: Levenberg-Marquardt iterations of each fit
+_KERNEL_BASIS, _POWER_RANGE, _POWER_TRACES, _POWER_ITERATIONS = 12, (1.0, 3.0), 32, 30
 #: crops scored by monitor="realism" (those of bench_realism.py)
 _REALISM_CROP_SECONDS = 5.0
 #: training traces monitor="realism" scores without a validation part
@@ -157,70 +166,124 @@ def _own_kernels(Z, S, n_lags):
 
 
 def _style_response(Z, S, own, n_lags, rng):
-    """A style's kernel, offset, kernel bank and response curve.
+    """A style's kernel, offset, kernel bank, response curve and linear kernel.
 
-    The kernel is the median of the traces' own kernels ``own``
-    (:func:`_own_kernels`; traces with ``_MIN_OWN_SPIKES`` spikes or
-    more): the pooled fit leans on the busiest, largest traces and turns slow
-    drift that goes with their firing into a long tail, the median is the
-    typical neuron's. The bank holds up to ``_N_KERNELS`` random traces' own
-    kernels, each divided by that trace's gain of the median kernel (so that
-    the gain channel sets a rendered transient's size and the bank its shape:
-    neurons' own kinetics) and shrunk toward the median by the spikes it was
-    fitted to (half way at ``_SHRINK_SPIKES``). The curve
-    (:func:`_fit_curve`) is fitted to the bank's traces. With fewer than
-    three traces of their own kernel: the pooled fit, alone in its bank, and
-    no curve."""
+    Fluorescence is a power of a linear calcium response: ``z ~ b + f(g k * s)``
+    with ``f(u) = u**p`` above zero (:func:`_power`). Up to ``_POWER_TRACES``
+    random traces with a linear kernel of their own ``own`` (:func:`_own_kernels`;
+    ``_MIN_OWN_SPIKES`` spikes or more) each get their own smooth kernel ``k``
+    and offset ``b`` (:func:`_fit_power`), all at the exponent ``p`` in
+    ``_POWER_RANGE`` that fits them best together (:func:`_power_kernels`):
+    GCaMP transients of single spikes are several times smaller and shorter
+    than a linear kernel fitted to bursts says. The style's kernel is the
+    median of those kernels, its offset the median offset; the bank holds up
+    to ``_N_KERNELS`` of them, each divided by its trace's gain of the median
+    kernel (:func:`_power_gains`; so the gain channel sets a transient's size
+    and the bank its shape: neurons' own kinetics) and shrunk toward the
+    median by the spikes it was fitted to (half way at ``_SHRINK_SPIKES``);
+    kernels that correlate less than ``_MIN_KERNEL_CORRELATION`` with the
+    median (fits broken by drift) stay out.
+    The curve is ``(1, p, vmax)``, ``vmax`` the 99.9th percentile of the fitted
+    responses. The linear kernel, the median of ``own`` (for the residuals of
+    traces without one), is returned last. With fewer than three traces of
+    their own kernel: the pooled linear fit, alone in its bank, and the
+    identity curve."""
     rows = [i for i, kernel in enumerate(own) if kernel is not None]
-    bank, used = [], []
     if len(rows) >= 3:
-        kernel = np.median([own[i] for i in rows], axis=0)
-        for i in rng.permutation(rows):
-            gain = _response_gains([Z[i]], [S[i]], [kernel])[0][0]
-            if gain > 0:
+        linear = np.median([own[i] for i in rows], axis=0)
+        fit = [int(i) for i in rng.permutation(rows)[:_POWER_TRACES]]
+        basis = _kernel_basis(n_lags)
+        designs = [_basis_design(S[i], basis) for i in fit]
+        power, params = _power_kernels([Z[i] for i in fit], designs)
+        kernels = [basis @ w[:-1] for w in params]
+        kernel = np.median(kernels, axis=0)
+        gains = _power_gains([Z[i] for i in fit], [S[i] for i in fit], [kernel] * len(fit), power)
+        bank = []
+        for i, own_kernel, gain in zip(fit, kernels, gains):
+            like = np.corrcoef(own_kernel, kernel)[0, 1] >= _MIN_KERNEL_CORRELATION
+            if gain > 0 and like and len(bank) < _N_KERNELS:
                 weight = S[i].sum() / (S[i].sum() + _SHRINK_SPIKES)
-                bank.append(weight * own[i] / gain + (1 - weight) * kernel)
-                used.append(i)
-            if len(bank) == _N_KERNELS:
+                bank.append(weight * own_kernel / gain + (1 - weight) * kernel)
+        if len(bank) >= 3:
+            responses = np.concatenate([X @ w[:-1] for X, w in zip(designs, params)])
+            vmax = float(np.percentile(responses, _CURVE_PERCENTILE))
+            offset = float(np.median([w[-1] for w in params]))
+            return kernel, offset, bank, np.array([1.0, power, max(vmax, 1e-6)]), linear
+    kernel, offset = _linear_response(Z, S, n_lags)
+    return kernel, offset, [kernel], _IDENTITY_CURVE, kernel
+
+
+def _kernel_basis(n_lags):
+    """Raised cosines log-spaced in time (Pillow et al., 2008), ``(n_lags, k)``:
+    smooth kernels of few parameters, fine near the spike and coarse in the tail."""
+    k = min(_KERNEL_BASIS, n_lags)
+    if k < 2:
+        return np.ones((n_lags, 1))
+    phi = np.log1p(np.arange(n_lags))
+    centres = np.linspace(0.0, phi[-1], k)
+    x = (phi[:, None] - centres) * np.pi / (2.0 * (centres[1] - centres[0]))
+    return 0.5 * (1.0 + np.cos(np.clip(x, -np.pi, np.pi)))
+
+
+def _basis_design(s, basis):
+    """The spike train ``s`` through each basis function: ``(len(s), k)``."""
+    return np.column_stack([fftconvolve(s, b)[: len(s)] for b in basis.T])
+
+
+def _power(u, p):
+    """``u**p`` above zero and ``u`` below: :class:`ResponseCurve`'s power form
+    (``a = 1``) below its linear tail."""
+    return np.where(u > 0, np.maximum(u, 0.0) ** p, u)
+
+
+def _fit_power(z, X, p):
+    """Levenberg-Marquardt least squares of ``z ~ b + _power(X w, p)``.
+
+    Starts from the linear fit, rescaled so that its peak response stays, and
+    returns ``(w, b)`` as one vector and the sum of squared residuals."""
+    A = np.column_stack([X, np.ones(len(z))])
+    w = np.linalg.lstsq(A, z, rcond=None)[0]
+    peak = float(np.max(X @ w[:-1]))
+    if peak > 0 and p != 1.0:
+        w[:-1] *= peak ** (1.0 / p - 1.0)
+
+    def cost(w):
+        r = z - w[-1] - _power(X @ w[:-1], p)
+        return float(r @ r)
+
+    best, damping = cost(w), 1e-2
+    for _ in range(_POWER_ITERATIONS):
+        u = X @ w[:-1]
+        slope = np.where(u > 0, p * np.maximum(u, 1e-12) ** (p - 1.0), 1.0)
+        J = np.column_stack([slope[:, None] * X, np.ones(len(z))])
+        r = z - w[-1] - _power(u, p)
+        H, grad = J.T @ J, J.T @ r
+        while damping < 1e8:
+            step = np.linalg.solve(H + damping * np.diag(np.diag(H) + 1e-9), grad)
+            new = cost(w + step)
+            if new < best:
+                w, damping = w + step, damping / 3.0
+                done, best = best - new < 1e-7 * best, new
                 break
-    if len(bank) < 3:
-        kernel, offset = _linear_response(Z, S, n_lags)
-        return kernel, offset, [kernel], _IDENTITY_CURVE
-    z_sum = sum(float(z.sum()) for z in Z)
-    s_sum = sum(float(s.sum()) for s in S)
-    offset = (z_sum - kernel.sum() * s_sum) / sum(len(z) for z in Z)
-    curve = _fit_curve([Z[i] for i in used], [S[i] for i in used], [own[i] for i in used])
-    return kernel, offset, bank, curve
+            damping *= 4.0
+        else:
+            break
+        if done:
+            break
+    return w, best
 
 
-def _curve_basis(v, vmax):
-    """The quadratic part of :class:`~calgan_sklearn.models._networks.ResponseCurve`."""
-    inside = np.clip(v, 0.0, vmax)
-    return inside**2 + 2.0 * vmax * np.maximum(v - vmax, 0.0)
+def _power_kernels(Z, designs):
+    """The exponent in ``_POWER_RANGE`` whose fits (:func:`_fit_power`) leave the
+    least squared residual summed over the traces, and each trace's fit there."""
 
+    def total(p):
+        return sum(_fit_power(z, X, p)[1] for z, X in zip(Z, designs))
 
-def _fit_curve(Z, S, kernels):
-    """``(a1, a2, vmax)`` of the response curve ``z ~ a1 v + a2 q(v)`` (least squares
-    over the traces; ``v`` each trace's response through its own kernel, ``z``
-    its normalised calcium less its median offset from ``v``; ``vmax`` the
-    99.9th percentile of ``v``): how transients of bursts outgrow or fall
-    short of the sum of single spikes'. Where ``a2 < 0``, ``vmax`` stops short
-    of the curve's peak, so it keeps rising."""
-    V, Y = [], []
-    for z, s, kernel in zip(Z, S, kernels):
-        v = fftconvolve(s, kernel)[: len(z)]
-        V.append(v)
-        Y.append(z - np.median(z - v))
-    V, Y = np.concatenate(V), np.concatenate(Y)
-    vmax = float(np.percentile(V, _CURVE_PERCENTILE))
-    if not vmax > 0:
-        return _IDENTITY_CURVE
-    a1, a2 = np.linalg.lstsq(np.column_stack([V, _curve_basis(V, vmax)]), Y, rcond=None)[0]
-    if not (np.isfinite(a1) and np.isfinite(a2) and a1 > 0):
-        return _IDENTITY_CURVE
-    if a2 < 0:
-        vmax = min(vmax, 0.9 * a1 / (-2.0 * a2))
-    return np.array([a1, a2, vmax])
+    power = float(
+        minimize_scalar(total, bounds=_POWER_RANGE, method="bounded", options={"xatol": 0.02}).x
+    )
+    return power, [_fit_power(z, X, power)[0] for z, X in zip(Z, designs)]
 
 
 def _spike_rate(S, fs):
@@ -233,17 +296,20 @@ def _gain_features(spread, rate):
     return np.column_stack([spread, np.log(np.asarray(rate) + _RATE_FLOOR)])
 
 
-def _response_gains(Z, S, kernels):
-    """Least-squares scale of each trace's response ``kernels[i] * s`` in ``z``, and
-    its spike count (the scale's weight)."""
-    gains, counts = np.zeros(len(Z)), np.zeros(len(Z))
-    for i, (z, s, kernel) in enumerate(zip(Z, S, kernels)):
-        r = fftconvolve(s, kernel)[: len(z)]
+def _power_gains(Z, S, kernels, powers):
+    """Each trace's gain ``g`` of its response ``_power(g kernels[i] * s, p)`` in ``z``:
+    from the least-squares scale ``g**p`` of ``_power(kernels[i] * s, p)`` (NaN where
+    that is not positive), ``powers`` one ``p`` or one per trace."""
+    powers = np.broadcast_to(np.asarray(powers, dtype=float), (len(Z),))
+    gains = np.full(len(Z), np.nan)
+    for i, (z, s, kernel, p) in enumerate(zip(Z, S, kernels, powers)):
+        r = _power(fftconvolve(s, kernel)[: len(z)], p)
         r, z0 = r - r.mean(), z - z.mean()
         rr = float(r @ r)
-        gains[i] = float(r @ z0) / rr if rr > 0 else np.nan
-        counts[i] = float(np.sum(s))
-    return gains, counts
+        scale = float(r @ z0) / rr if rr > 0 else np.nan
+        if scale > 0:
+            gains[i] = scale ** (1.0 / p)
+    return gains
 
 
 def _fit_gain(features, gains, counts):
@@ -689,28 +755,37 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         Each stretch's style, an index into ``styles_`` (zeros without styles).
     gain_coef_ : ndarray of shape (3,)
         Trace mode: the weighted ridge fit of each training trace's log
-        response gain (the least-squares scale of its style's linear response
-        in it) on its log activity spread and log firing rate (Hz, plus 0.01),
-        then the intercept. Rendered traces get the gain it predicts from the
-        spread of their ``like`` (or kept training) trace and the rate of the
-        spikes rendered. Absent from GANs saved before it (no gain channel).
+        response gain (the scale of its style's median kernel that fits it
+        best through the response curve) on its log activity spread and log
+        firing rate (Hz, plus 0.01), then the intercept. Rendered traces get
+        the gain it predicts from the spread of their ``like`` (or kept
+        training) trace and the rate of the spikes rendered. Absent from GANs
+        saved before it (no gain channel).
     gain_range_ : ndarray of shape (2,)
         Trace mode: the smallest and largest log gain it was fitted to; the
         predictions are clipped to it.
     n_kernels_ : int
         Trace mode: response kernels per style in the generator: up to 16 of
-        the training neurons' own least-squares kernels, each divided by its
-        gain and shrunk toward the style's median kernel by its spike count
-        (half way at 50 spikes); each rendered trace takes one, picked by its
-        latent code. 1 (the median or pooled kernel) for a style with fewer
-        than three neurons of 10 spikes or more, and in GANs saved before.
+        the training neurons' own kernels (smooth fits of the power-law
+        response, see ``response_curve_``), each divided by its gain and
+        shrunk toward the style's median kernel by its spike count (half way
+        at 50 spikes); each rendered trace takes one, picked by its latent
+        code. 1 (the pooled linear kernel) for a style with fewer than three
+        neurons of 10 spikes or more, and in GANs saved before the bank.
     response_curve_ : ndarray of shape (n_styles, 3)
-        Trace mode: ``(a1, a2, vmax)`` of each style's response curve
-        ``a1 v + a2 (min(max(v, 0), vmax)**2 + 2 vmax max(v - vmax, 0))``
-        applied to the scaled spike response ``v``: how the transients of
-        bursts outgrow (``a2 > 0``) or fall short of the sum of single
-        spikes', a least-squares fit to the kernels' neurons. Absent from GANs
-        saved before it.
+        Trace mode: ``(a, p, vmax)`` of each style's response curve
+        ``a min(v, vmax)**p`` (continued along its tangent above ``vmax``,
+        ``a v`` below zero) applied to the scaled spike response ``v``:
+        fluorescence as a power of a linear calcium response, so that single
+        spikes give small, brief transients and bursts large, long ones. The
+        exponent (1 to 3) is the one whose per-neuron fits leave the least
+        squared residual; ``vmax`` is the 99.9th percentile of the fitted
+        responses. In GANs saved before the power form (``curve_form_``
+        absent), ``(a1, a2, vmax)`` of ``a1 v + a2 (min(max(v, 0),
+        vmax)**2 + 2 vmax max(v - vmax, 0))``. Absent from GANs saved before
+        the curve.
+    curve_form_ : str
+        Trace mode: ``"power"``, the form of ``response_curve_``.
     best_epoch_ : int
         Trace mode, stopping on realism (``monitor``): the epoch of the last
         ``fit`` whose weights were kept (0: the weights it started from).
@@ -1125,8 +1200,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         )
         Z, S = self._normalised_traces(X, y, loc, scale)
         self.conditioning_ = "trains"
-        # one linear model per style: its own kinetics and transient size from the
-        # start, and a bank of its neurons' own kernel shapes
+        # one power-law model per style: its own kinetics, transient size and
+        # growth with bursts from the start, and a bank of its neurons' own kernels
         groups = self._style_groups(style, len(Z))
         own = _own_kernels(Z, S, self.warmup_)
         rng = check_random_state(self._seed)
@@ -1138,13 +1213,15 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
         offset = np.array([f[1] for f in fits])
         self.n_kernels_ = max(len(f[2]) for f in fits)
         self.response_curve_ = np.stack([f[3] for f in fits])
+        self.curve_form_ = "power"
         # (lags, n_styles * n_kernels), style-major; short banks repeat
         bank = np.stack(
             [f[2][j % len(f[2])] for f in fits for j in range(self.n_kernels_)], axis=1
         )
         # each trace's transient size relative to its style's response, and what
         # its spread and firing rate (known when sampling) say of it
-        gains, counts = _response_gains(Z, S, response.T[groups])
+        gains = _power_gains(Z, S, response.T[groups], self.response_curve_[groups, 1])
+        counts = np.array([float(s.sum()) for s in S])
         self.gain_coef_, self.gain_range_ = _fit_gain(
             _gain_features(spread, _spike_rate(S, fs)), gains, counts
         )
@@ -1155,7 +1232,7 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
                 S,
                 own,
                 groups,
-                response.T,
+                [f[4] for f in fits],
                 self.warmup_ + self.crop_length_,
                 max(int(round(_SPECTRUM_SECONDS * fs / 2)) * 2, 8),
                 check_random_state(self._seed),
@@ -1244,6 +1321,8 @@ class CalciumGAN(WindowScalingMixin, BaseKerasEstimator):
             n_styles=n_cond - _COND_CHANNELS - self._has_gain(),
             n_kernels=getattr(self, "n_kernels_", 1),  # 1 in GANs saved before the bank
             curve=getattr(self, "response_curve_", None) is not None,
+            # quadratic in GANs saved before the power form
+            curve_form=getattr(self, "curve_form_", "quadratic"),
             dtype=dtype,
         )
         self.critic_ = build_critic(

@@ -67,27 +67,35 @@ class CropToLength(layers.Layer):
 class ResponseCurve(layers.Layer):
     """A static nonlinearity of the spike response, one per style (not trained).
 
-    ``f(v) = a1 v + a2 (min(max(v, 0), vmax)**2 + 2 vmax max(v - vmax, 0))``:
-    quadratic between 0 and ``vmax``, continued along its tangent above and
-    linear below 0, so bursts grow supra- (``a2 > 0``) or sublinearly
-    (``a2 < 0``) without blowing up. The coefficients ``(a1, a2, vmax)`` of
-    each style are set after building (``set_weights``); inputs are the
-    response ``(batch, steps, 1)`` and, with several styles, the one-hot
-    styles ``(batch, steps, n_styles)``.
+    ``form="power"``: ``f(v) = a (min(v, vmax)**p + p vmax**(p - 1) max(v - vmax, 0))``
+    above zero and ``a v`` below: fluorescence as a power ``p`` of a linear
+    calcium response, so single spikes give small, brief transients and bursts
+    large ones, continued along its tangent above ``vmax``.
+    ``form="quadratic"`` (GANs saved before the power form):
+    ``f(v) = a1 v + a2 (min(max(v, 0), vmax)**2 + 2 vmax max(v - vmax, 0))``.
+    The coefficients of each style, ``(a, p, vmax)`` or ``(a1, a2, vmax)``, are
+    set after building (``set_weights``); inputs are the response
+    ``(batch, steps, 1)`` and, with several styles, the one-hot styles
+    ``(batch, steps, n_styles)``.
 
     Parameters
     ----------
     n_styles : int, default=1
+    form : {"quadratic", "power"}, default="quadratic"
     """
 
-    def __init__(self, n_styles=1, **kwargs):
+    def __init__(self, n_styles=1, form="quadratic", **kwargs):
         super().__init__(**kwargs)
+        if form not in ("quadratic", "power"):
+            raise ValueError(f"form must be 'quadratic' or 'power', got {form!r}.")
         self.n_styles = int(n_styles)
+        self.form = form
 
     def build(self, input_shape):
+        identity = [1.0, 1.0 if self.form == "power" else 0.0, 1.0]
         self.coef = self.add_weight(
             shape=(self.n_styles, 3),
-            initializer=keras.initializers.Constant([1.0, 0.0, 1.0]),
+            initializer=keras.initializers.Constant(identity),
             trainable=False,
             name="coef",
         )
@@ -99,15 +107,19 @@ class ResponseCurve(layers.Layer):
         else:
             v = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
             coef = self.coef[0]
-        a1, a2, vmax = coef[..., 0:1], coef[..., 1:2], coef[..., 2:3]
+        a, b, vmax = coef[..., 0:1], coef[..., 1:2], coef[..., 2:3]
+        if self.form == "power":
+            inside = ops.minimum(ops.maximum(v, 1e-12), vmax)
+            tail = b * ops.power(vmax, b - 1.0) * ops.relu(v - vmax)
+            return a * (ops.power(inside, b) + tail + ops.minimum(v, 0.0))
         inside = ops.minimum(ops.maximum(v, 0.0), vmax)
-        return a1 * v + a2 * (inside**2 + 2.0 * vmax * ops.relu(v - vmax))
+        return a * v + b * (inside**2 + 2.0 * vmax * ops.relu(v - vmax))
 
     def compute_output_shape(self, input_shape):
         return input_shape[0] if isinstance(input_shape, list) else input_shape
 
     def get_config(self):
-        return {**super().get_config(), "n_styles": self.n_styles}
+        return {**super().get_config(), "n_styles": self.n_styles, "form": self.form}
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -389,6 +401,7 @@ def build_trace_generator(
     n_styles=0,
     n_kernels=1,
     curve=False,
+    curve_form="quadratic",
     dtype=None,
 ):
     """Whole-trace generator: spike trains -> normalised fluorescence, any length.
@@ -425,8 +438,8 @@ def build_trace_generator(
     style (neurons' own kinetics), and each trace takes one of its style's,
     picked by its code's first channel (:class:`KernelPick`). With
     ``curve``, the scaled response passes a static nonlinearity per style
-    (``gen_curve``, :class:`ResponseCurve`; identity until its coefficients
-    are set).
+    (``gen_curve``, :class:`ResponseCurve` of form ``curve_form``; identity
+    until its coefficients are set).
 
     Returns a ``keras.Model`` ``[condition, noise, code] -> (batch, n_frames, 1)``.
     """
@@ -480,7 +493,9 @@ def build_trace_generator(
         inputs = [response]
         if n_styles:
             inputs.append(ChannelSlice(n_cond - n_styles, n_cond, name="gen_curve_style")(cond))
-        response = ResponseCurve(max(n_styles, 1), name="gen_curve")(inputs)
+        response = ResponseCurve(
+            max(n_styles, 1), form=curve_form, dtype="float32", name="gen_curve"
+        )(inputs)
     skip = layers.Conv1D(1, 1, dtype="float32", name="gen_skip")(x)
     out = layers.Add(dtype="float32", name="gen_sum")([out, response, skip])
     return keras.Model([cond, noise, code], out, name="trace_generator")
