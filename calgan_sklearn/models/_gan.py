@@ -93,6 +93,8 @@ _IDENTITY_CURVE = np.array([1.0, 1.0, 1.0])
 #: exponent, the neurons (of a style) whose fits choose it, and the
 #: Levenberg-Marquardt iterations of each fit
 _KERNEL_BASIS, _POWER_RANGE, _POWER_TRACES, _POWER_ITERATIONS = 12, (1.0, 3.0), 32, 30
+#: frames of a trace those fits see at most (a random stretch of longer ones)
+_POWER_FRAMES = 1 << 17
 #: crops scored by monitor="realism" (those of bench_realism.py)
 _REALISM_CROP_SECONDS = 5.0
 #: training traces monitor="realism" scores without a validation part
@@ -171,7 +173,8 @@ def _style_response(Z, S, own, n_lags, rng):
     Fluorescence is a power of a linear calcium response: ``z ~ b + f(g k * s)``
     with ``f(u) = u**p`` above zero (:func:`_power`). Up to ``_POWER_TRACES``
     random traces with a linear kernel of their own ``own`` (:func:`_own_kernels`;
-    ``_MIN_OWN_SPIKES`` spikes or more) each get their own smooth kernel ``k``
+    ``_MIN_OWN_SPIKES`` spikes or more; a random stretch of ``_POWER_FRAMES``
+    frames of longer ones) each get their own smooth kernel ``k``
     and offset ``b`` (:func:`_fit_power`), all at the exponent ``p`` in
     ``_POWER_RANGE`` that fits them best together (:func:`_power_kernels`):
     GCaMP transients of single spikes are several times smaller and shorter
@@ -193,16 +196,19 @@ def _style_response(Z, S, own, n_lags, rng):
         linear = np.median([own[i] for i in rows], axis=0)
         fit = [int(i) for i in rng.permutation(rows)[:_POWER_TRACES]]
         basis = _kernel_basis(n_lags)
-        designs = [_basis_design(S[i], basis) for i in fit]
-        power, params = _power_kernels([Z[i] for i in fit], designs)
+        # a random stretch of long traces: the designs stay within memory
+        cut = [_stretch(len(Z[i]), _POWER_FRAMES, rng) for i in fit]
+        z_fit, s_fit = ([v[i][c] for i, c in zip(fit, cut)] for v in (Z, S))
+        designs = [_basis_design(s, basis) for s in s_fit]
+        power, params = _power_kernels(z_fit, designs)
         kernels = [basis @ w[:-1] for w in params]
         kernel = np.median(kernels, axis=0)
-        gains = _power_gains([Z[i] for i in fit], [S[i] for i in fit], [kernel] * len(fit), power)
+        gains = _power_gains(z_fit, s_fit, [kernel] * len(fit), power)
         bank = []
-        for i, own_kernel, gain in zip(fit, kernels, gains):
+        for s, own_kernel, gain in zip(s_fit, kernels, gains):
             like = np.corrcoef(own_kernel, kernel)[0, 1] >= _MIN_KERNEL_CORRELATION
             if gain > 0 and like and len(bank) < _N_KERNELS:
-                weight = S[i].sum() / (S[i].sum() + _SHRINK_SPIKES)
+                weight = s.sum() / (s.sum() + _SHRINK_SPIKES)
                 bank.append(weight * own_kernel / gain + (1 - weight) * kernel)
         if len(bank) >= 3:
             responses = np.concatenate([X @ w[:-1] for X, w in zip(designs, params)])
@@ -211,6 +217,14 @@ def _style_response(Z, S, own, n_lags, rng):
             return kernel, offset, bank, np.array([1.0, power, max(vmax, 1e-6)]), linear
     kernel, offset = _linear_response(Z, S, n_lags)
     return kernel, offset, [kernel], _IDENTITY_CURVE, kernel
+
+
+def _stretch(n, most, rng):
+    """All ``n`` frames, or a random stretch of ``most`` of them (a slice)."""
+    if n <= most:
+        return slice(0, n)
+    start = int(rng.randint(n - most + 1))
+    return slice(start, start + most)
 
 
 def _kernel_basis(n_lags):
