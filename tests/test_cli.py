@@ -360,7 +360,9 @@ def test_sample_renders_a_spike_csv_in_the_style_of_a_folder(spike_csvs, cascade
     reuse = ["sample", "--model", str(root / "gan"), "--spikes", str(root / "spikes.csv")]
     reuse += ["--calcium", str(root / "calcium.csv"), "--seed", "3"]
     assert main([*reuse, "--out", str(again)]) == 0
-    np.testing.assert_allclose(read_calcium_csv(again)[0], rendered, rtol=1e-5, equal_nan=True)
+    # float32 rendering: values near zero differ in the last bits (oneDNN's order)
+    again_calcium = read_calcium_csv(again)[0]
+    np.testing.assert_allclose(again_calcium, rendered, rtol=1e-5, atol=1e-6, equal_nan=True)
     capsys.readouterr()
     assert main([*reuse, "--out", str(again), "--fs", "30", "--overwrite"]) == 2
     assert "renders at 15 Hz but --fs is 30" in capsys.readouterr().err
