@@ -250,33 +250,33 @@ def _power(u, p):
     return np.where(u > 0, np.maximum(u, 0.0) ** p, u)
 
 
-def _fit_power(z, X, p):
+def _fit_power(z, X, p, start):
     """Levenberg-Marquardt least squares of ``z ~ b + _power(X w, p)``.
 
-    Starts from the linear fit, rescaled so that its peak response stays, and
-    returns ``(w, b)`` as one vector and the sum of squared residuals."""
-    A = np.column_stack([X, np.ones(len(z))])
-    w = np.linalg.lstsq(A, z, rcond=None)[0]
+    Starts from ``start``, the linear fit ``(w, b)`` (:func:`_power_kernels`),
+    rescaled so that its peak response stays, and returns ``(w, b)`` as one
+    vector and the sum of squared residuals."""
+    w = start.copy()
     peak = float(np.max(X @ w[:-1]))
     if peak > 0 and p != 1.0:
         w[:-1] *= peak ** (1.0 / p - 1.0)
 
-    def cost(w):
-        r = z - w[-1] - _power(X @ w[:-1], p)
-        return float(r @ r)
-
-    best, damping = cost(w), 1e-2
-    for _ in range(_POWER_ITERATIONS):
+    def residual(w):
         u = X @ w[:-1]
+        r = z - w[-1] - _power(u, p)
+        return u, r, float(r @ r)
+
+    u, r, best = residual(w)
+    damping = 1e-2
+    for _ in range(_POWER_ITERATIONS):
         slope = np.where(u > 0, p * np.maximum(u, 1e-12) ** (p - 1.0), 1.0)
         J = np.column_stack([slope[:, None] * X, np.ones(len(z))])
-        r = z - w[-1] - _power(u, p)
         H, grad = J.T @ J, J.T @ r
         while damping < 1e8:
             step = np.linalg.solve(H + damping * np.diag(np.diag(H) + 1e-9), grad)
-            new = cost(w + step)
+            u_new, r_new, new = residual(w + step)
             if new < best:
-                w, damping = w + step, damping / 3.0
+                w, u, r, damping = w + step, u_new, r_new, damping / 3.0
                 done, best = best - new < 1e-7 * best, new
                 break
             damping *= 4.0
@@ -289,15 +289,25 @@ def _fit_power(z, X, p):
 
 def _power_kernels(Z, designs):
     """The exponent in ``_POWER_RANGE`` whose fits (:func:`_fit_power`) leave the
-    least squared residual summed over the traces, and each trace's fit there."""
+    least squared residual summed over the traces, and each trace's fit there.
+    The linear fits the searches start from are solved once, and the fits at
+    each exponent tried are kept, so the chosen one is not fitted again."""
+    starts = [
+        np.linalg.lstsq(np.column_stack([X, np.ones(len(z))]), z, rcond=None)[0]
+        for z, X in zip(Z, designs)
+    ]
+    fits = {}
 
     def total(p):
-        return sum(_fit_power(z, X, p)[1] for z, X in zip(Z, designs))
+        fits[p] = [_fit_power(z, X, p, w) for z, X, w in zip(Z, designs, starts)]
+        return sum(f[1] for f in fits[p])
 
     power = float(
         minimize_scalar(total, bounds=_POWER_RANGE, method="bounded", options={"xatol": 0.02}).x
     )
-    return power, [_fit_power(z, X, power)[0] for z, X in zip(Z, designs)]
+    if power not in fits:
+        total(power)
+    return power, [f[0] for f in fits[power]]
 
 
 def _spike_rate(S, fs):
