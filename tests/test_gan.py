@@ -351,15 +351,19 @@ def _neurons(seed, n_neurons=3, **params):
     )
 
 
+def _tiny_gan_on(data):
+    """A tiny trace-mode GAN fitted to the neurons of every ``_neurons`` result in ``data``."""
+    X = np.vstack([d.calcium for d in data])
+    y = np.vstack([d.spikes for d in data]).astype(float)
+    return CalciumGAN(**TINY_TRACE, random_state=0).fit(X, y)
+
+
 def test_trace_mode_like_sets_the_transient_size():
     # neurons of the same transients at noise levels 4x apart: in units of its
     # noise, a rendering in the style of a quiet neuron has transients about 4x
     # those of one in the style of a noisy neuron, read off the like trace's
     # spread with the firing rate of the spikes rendered
-    train = [_neurons(seed, noise_level=nu) for nu, seed in ((1.0, 0), (4.0, 1))]
-    calcium = np.vstack([d.calcium for d in train])
-    spikes = np.vstack([d.spikes for d in train]).astype(float)
-    gan = CalciumGAN(**TINY_TRACE, random_state=0).fit(calcium, spikes)
+    gan = _tiny_gan_on([_neurons(seed, noise_level=nu) for nu, seed in ((1.0, 0), (4.0, 1))])
     train_spikes = np.zeros((3, 1800))
     train_spikes[:, 90:-60:120] = 1
     size = {}
@@ -434,10 +438,9 @@ def test_trace_mode_neurons_keep_their_own_kinetics():
     # decay fast in some traces and slowly in others (the neurons' own kernels),
     # several times more spread than renderings in the style of GCaMP6s alone
     def fit(*parts):
-        data = [_neurons(seed, 4, indicator=ind, noise_level=0.5) for ind, seed in parts]
-        X = np.vstack([d.calcium for d in data])
-        y = np.vstack([d.spikes for d in data]).astype(float)
-        return CalciumGAN(**TINY_TRACE, random_state=0).fit(X, y)
+        return _tiny_gan_on(
+            [_neurons(seed, 4, indicator=ind, noise_level=0.5) for ind, seed in parts]
+        )
 
     mixed = fit(("GCaMP6s", 0), ("GCaMP6f", 1))
     single = fit(("GCaMP6s", 0), ("GCaMP6s", 2))
@@ -465,12 +468,12 @@ def test_trace_mode_bursts_outgrow_single_spikes_as_the_indicator_does():
 
         return peak(4) / peak(1)
 
-    gans = {}
-    for indicator in ("GCaMP6s", "OGB-1"):
-        data = [_neurons(seed, 4, indicator=indicator, noise_level=0.5) for seed in (0, 1)]
-        X = np.vstack([d.calcium for d in data])
-        y = np.vstack([d.spikes for d in data]).astype(float)
-        gans[indicator] = CalciumGAN(**TINY_TRACE, random_state=0).fit(X, y)
+    gans = {
+        indicator: _tiny_gan_on(
+            [_neurons(seed, 4, indicator=indicator, noise_level=0.5) for seed in (0, 1)]
+        )
+        for indicator in ("GCaMP6s", "OGB-1")
+    }
     power = {k: gan.response_curve_[0, 1] for k, gan in gans.items()}
     assert gans["OGB-1"].curve_form_ == "power" and gans["OGB-1"].response_curve_.shape == (1, 3)
     assert power["GCaMP6s"] > power["OGB-1"] + 0.2 and power["OGB-1"] < 1.15, power
