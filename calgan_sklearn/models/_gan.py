@@ -470,9 +470,7 @@ def _residual_bank(Z, S, own, groups, shared, min_frames, nseg, rng):
         r, active = residual(i)
         psd, used = spectra[i]
         r = _fill_active(r, active, psd if used >= 4 * seg[g] else pooled[g], rng)
-        if len(r) > per:
-            a = rng.randint(len(r) - per + 1)
-            r = r[a : a + per]
+        r = r[_stretch(len(r), per, rng)]
         parts.append(r)
         part_groups.append(g)
         seen.add(g)
