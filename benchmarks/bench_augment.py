@@ -27,6 +27,12 @@ Four models per half:
   residual, at a new offset per copy).
 
 ``--variants`` picks which of ``gan``, ``sim`` and ``transplant`` run (default all).
+``gan_shuffled`` and ``sim_shuffled`` are ``gan`` and ``sim`` rendering new
+spike trains instead of the labelled ones: each copy takes each labelled
+neuron's train with its events (spikes less than 0.1 s apart) and the silences
+between them put in a new random order (:func:`shuffled_trains`), so the
+network sees new combinations of overlapping transients at the neuron's own
+firing statistics.
 
 Fine-tuning continues the fold model's network (``warm_start=True``, one
 network, no distillation, learning rate 1e-3, fixed seed) for the same number
@@ -95,7 +101,42 @@ def _fine_tune(folder, X, y, fs, units, epochs):
     return model.fit(X, y)
 
 
-VARIANTS = ("gan", "sim", "transplant")
+VARIANTS = ("gan", "sim", "transplant", "gan_shuffled", "sim_shuffled")
+
+
+def shuffled_trains(spikes, fs, random_state=0, gap_s=0.1):
+    """Each row's spike train with its events and the silences between them reordered.
+
+    An event is a run of spiking frames less than ``gap_s`` apart (its own
+    pattern of counts kept); the silences between events, and before the first
+    and after the last, are permuted, and so are the events (two events may
+    then abut and make a longer burst). Length, NaN padding and spike count of
+    every row are kept.
+    """
+    rng = np.random.default_rng(random_state)
+    out = np.full_like(spikes, np.nan, dtype=float)
+    gap = max(int(round(gap_s * fs)), 1)
+    for i, row in enumerate(spikes):
+        valid = np.flatnonzero(np.isfinite(row))
+        s = np.asarray(row[valid], dtype=float)
+        on = np.flatnonzero(s > 0)
+        if len(on) == 0:
+            out[i, valid] = s
+            continue
+        breaks = np.flatnonzero(np.diff(on) >= gap)
+        starts = np.r_[on[0], on[breaks + 1]]
+        stops = np.r_[on[breaks], on[-1]] + 1
+        events = [s[a:b] for a, b in zip(starts, stops)]
+        silences = np.r_[starts[0], starts[1:] - stops[:-1], len(s) - stops[-1]]
+        events = [events[k] for k in rng.permutation(len(events))]
+        silences = silences[rng.permutation(len(silences))]
+        new = np.zeros(len(s))
+        t = int(silences[0])
+        for k, event in enumerate(events):
+            new[t : t + len(event)] = event
+            t += len(event) + int(silences[k + 1])
+        out[i, valid] = new
+    return out
 
 
 def run_dataset(name, models, copies, epochs, gan_epochs, variants=VARIANTS):
@@ -115,36 +156,46 @@ def run_dataset(name, models, copies, epochs, gan_epochs, variants=VARIANTS):
         scores["base"].append(_score(base, test, fs))
         tuned = _fine_tune(folder, train.calcium, train.spikes, fs, units, epochs * (1 + copies))
         scores["real"].append(_score(tuned, test, fs))
-        renderings = {}
-        if "gan" in variants:
+        renderings = {}  # label: [(calcium, spikes) per copy]
+        own = [train.spikes] * copies
+        new = [shuffled_trains(train.spikes, fs, random_state=100 + k) for k in range(copies)]
+        if "gan" in variants or "gan_shuffled" in variants:
             start = time.perf_counter()
             gan = CalciumGAN(fs=fs, epochs=gan_epochs, random_state=0)
             gan.fit(train.calcium, train.spikes)
             gan_s.append(time.perf_counter() - start)
-            renderings["real+gan"] = [
-                gan.sample(y=train.spikes, like=train.calcium, random_state=k)[0]
-                for k in range(1, copies + 1)
-            ]
-        if "sim" in variants:
+            for v, trains in (("gan", own), ("gan_shuffled", new)):
+                if v in variants:
+                    renderings[f"real+{v}"] = [
+                        (gan.sample(y=y, like=train.calcium, random_state=k)[0], y)
+                        for k, y in enumerate(trains, 1)
+                    ]
+        if "sim" in variants or "sim_shuffled" in variants:
             indicator = indicator_kinetics(train)[0] if "indicator" in train else "GCaMP6f"
-            renderings["real+sim"] = [
-                reference_generators(train.calcium, fs, indicator, random_state=k)["simulator"](
-                    train.spikes.copy()
-                )
-                for k in range(1, copies + 1)
-            ]
+            for v, trains in (("sim", own), ("sim_shuffled", new)):
+                if v in variants:
+                    renderings[f"real+{v}"] = [
+                        (
+                            reference_generators(train.calcium, fs, indicator, random_state=k)[
+                                "simulator"
+                            ](y.copy()),
+                            y,
+                        )
+                        for k, y in enumerate(trains, 1)
+                    ]
         if "transplant" in variants:
-            renderings["real+transplant"] = [
-                transplant(train, like=(train.calcium,), random_state=k)(train.spikes)
+            render = [
+                transplant(train, like=(train.calcium,), random_state=k)
                 for k in range(1, copies + 1)
             ]
+            renderings["real+transplant"] = [(r(train.spikes), train.spikes) for r in render]
         for label, copies_of in renderings.items():
             Xs, ys = [train.calcium], [train.spikes]
-            for rendered in copies_of:
+            for rendered, y in copies_of:
                 rendered = np.asarray(rendered, dtype=float)
                 rendered[np.isnan(train.calcium)] = np.nan
                 Xs.append(rendered)
-                ys.append(train.spikes)
+                ys.append(y)
             tuned = _fine_tune(folder, np.vstack(Xs), np.vstack(ys), fs, units, epochs)
             scores[label].append(_score(tuned, test, fs))
         print(name, f"half {h}:", {k: round(v[-1], 3) for k, v in scores.items()}, flush=True)
