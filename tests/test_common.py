@@ -10,8 +10,10 @@ cloning, tags and errors before fitting must pass. The checks that train the
 window models take minutes and are marked ``slow``.
 """
 
+import numpy as np
 import pytest
 from _presets import CHECKS_DEEP, CHECKS_NET
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import estimator_checks_generator
 
@@ -54,6 +56,12 @@ _NAN_INSIDE = (
 _EMPTY_MESSAGE = (
     "the error says 'calcium is empty (shape (12, 0)); at least one frame is needed', in the "
     "package's words for traces rather than sklearn's '0 feature(s)'"
+)
+_FLOAT32 = (
+    "float32 networks: a row's output can change in its last bit with where it falls in a "
+    "batch (6e-8 seen on an AVX2-only CPU, whose matrix kernels treat the last rows of a "
+    "batch apart), beyond the check's float64 tolerance; tested to float32 precision in "
+    "test_window_methods_do_not_depend_on_sample_order_or_batches"
 )
 _ONE_D = "a 1-D X is one trace (the trace convention), so fit accepts it instead of raising"
 _SHORT = (
@@ -116,13 +124,15 @@ def _trace_failures(min_frames=2, sample_weight=False):
     return failures
 
 
+_ORDER_CHECKS = ["check_methods_sample_order_invariance", "check_methods_subset_invariance"]
 EXPECTED_FAILURES = {
     "SpikeClassifier": {
         "check_classifiers_train": _ACCURACY,
         "check_class_weight_classifiers": _ACCURACY,
+        **dict.fromkeys(_ORDER_CHECKS, _FLOAT32),
     },
-    "CalciumAutoencoder": {},
-    "CalciumGAN": {},
+    "CalciumAutoencoder": dict.fromkeys(_ORDER_CHECKS, _FLOAT32),
+    "CalciumGAN": {},  # no deterministic output method: sample() draws
     "DeepSpikeInference": _trace_failures(sample_weight=True),
     "SlidingWindowInference": _trace_failures(min_frames=1),
     "OASIS": _trace_failures(min_frames=8),
@@ -195,6 +205,29 @@ def _check_params(estimators):
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "estimator", WINDOW_ESTIMATORS[:2], ids=lambda est: type(est).__name__
+)  # SpikeClassifier and CalciumAutoencoder; CalciumGAN's sample() draws
+def test_window_methods_do_not_depend_on_sample_order_or_batches(estimator):
+    """sklearn's two invariance checks, to float32 precision (see ``_FLOAT32``): every
+    output method gives each row the same values, to 1e-5 of the outputs' scale, whatever
+    the rows' order and whether they come all at once or in batches of three."""
+    rng = np.random.default_rng(0)
+    X = 3 * rng.uniform(size=(20, 3))  # as sklearn's checks
+    y = X[:, 0].astype(np.int64)
+    est = clone(estimator).set_params(random_state=1).fit(X, y)
+    order = rng.permutation(len(X))
+    methods = ["predict", "transform", "decision_function", "score_samples", "predict_proba"]
+    for method in [m for m in methods if hasattr(est, m)]:
+        full = np.asarray(getattr(est, method)(X))
+        permuted = np.asarray(getattr(est, method)(X[order]))
+        batched = np.concatenate([getattr(est, method)(X[i : i + 3]) for i in range(0, 20, 3)])
+        atol = 1e-5 * max(float(np.max(np.abs(full))), 1.0)
+        np.testing.assert_allclose(permuted, full[order], rtol=1e-5, atol=atol, err_msg=method)
+        np.testing.assert_allclose(batched, full, rtol=1e-5, atol=atol, err_msg=method)
 
 
 @pytest.mark.parametrize("estimator", WINDOW_ESTIMATORS + TRACE_ESTIMATORS, ids=repr)

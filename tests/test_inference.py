@@ -98,11 +98,14 @@ def test_network_runs_at_native_rate_on_frame_groups(tiny_fitted, sim, fs):
         g = group_means(X[i, :n], factor)
         groups[i, : len(g)] = g
     at_rate = _refit_at(tiny_fitted, rate).predict(groups)
+    # float32 networks on differently batched inputs: equal to 1e-5 of the rates' scale
+    # (an AVX2-only CPU put rates of 5.5e-5 1.2e-8 apart, beyond a fixed atol of 1e-8)
+    atol = 1e-5 * float(np.nanmax(even))
     for i, n in enumerate(lengths):
         g = at_rate[i][np.isfinite(at_rate[i])]
-        np.testing.assert_allclose(even[i, :n], spread_groups(g, factor, n), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(even[i, :n], spread_groups(g, factor, n), rtol=1e-4, atol=atol)
         np.testing.assert_allclose(
-            sharp[i, :n], spread_groups_by_rise(g, X[i, :n], factor), rtol=1e-4, atol=1e-7
+            sharp[i, :n], spread_groups_by_rise(g, X[i, :n], factor), rtol=1e-4, atol=atol
         )
         # expected counts are kept either way: the total over the trace is the same
         assert np.sum(even[i, :n]) == pytest.approx(g.sum(), rel=1e-5)
@@ -126,7 +129,8 @@ def test_long_traces_are_predicted_in_pieces_with_the_same_result(tiny_fitted, s
     # pieces of 200 network frames (8 s) instead of 100,000: same rates
     monkeypatch.setattr(_inference, "MAX_PIECE_FRAMES", 200)
     pieces = tiny_fitted.predict(X)
-    np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-8)
+    # float32 networks on inputs of other shapes: equal to 1e-5 of the rates' scale
+    np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-5 * float(np.nanmax(whole)))
 
 
 def test_predict_in_chunks_of_neurons_gives_the_same_rates(
