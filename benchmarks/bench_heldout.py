@@ -35,6 +35,9 @@ inference speed in frames per second of the native-rate input (same process,
 same traces, each method timed once per dataset, one after the other, after a
 one-trace warm-up) and, as a second figure, the speed of a second call on the
 same traces (once a new input shape's one-off costs are paid).
+
+The script first calls :func:`calgan_sklearn.tune_malloc` (glibc keeps freed memory
+for the next training step); ``--system-malloc`` leaves glibc's defaults.
 """
 
 from __future__ import annotations
@@ -261,7 +264,16 @@ def main(argv=None):
         help="score the models saved by --save-models in DIR/foldK instead of training",
     )
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc's malloc at its defaults (see calgan_sklearn.tune_malloc)",
+    )
     args = parser.parse_args(argv)
+    from calgan_sklearn import tune_malloc
+
+    tuned = not args.system_malloc and tune_malloc()
+    print(f"malloc: {'glibc, tuned' if tuned else 'unchanged'}")
 
     all_names = [n for fold in FOLDS for n in fold]
     present = set(dataset_names(args.data))

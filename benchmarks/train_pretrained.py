@@ -13,6 +13,8 @@ neurons are DS17's (see ``TRAIN_EXCLUDE``).
 Prints the training time and the peak resident memory of this process; both are
 also saved with the model as its metadata (``est.save(out, metadata={"training":
 ...})``), which ``calgan_sklearn.pretrained.pretrained_info()`` returns.
+The script first calls :func:`calgan_sklearn.tune_malloc` (glibc keeps freed memory
+for the next training step); ``--system-malloc`` leaves glibc's defaults.
 """
 
 from __future__ import annotations
@@ -171,12 +173,20 @@ def main(argv=None):
         action="store_true",
         help=f"the fast variant: distilled into {FAST_FILTERS} channels, saved in OUT/fast",
     )
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc's malloc at its defaults (see calgan_sklearn.tune_malloc)",
+    )
     args = parser.parse_args(argv)
     out = args.out / "fast" if args.fast else args.out
 
+    from calgan_sklearn import tune_malloc
     from calgan_sklearn.datasets import dataset_weights
     from calgan_sklearn.models._inference import DeepSpikeInference
 
+    malloc = "glibc, tuned" if not args.system_malloc and tune_malloc() else "unchanged"
+    print(f"malloc: {malloc} (LD_PRELOAD={os.environ.get('LD_PRELOAD', '')!r})")
     t0 = time.perf_counter()
     data = load_all_data(args.data)
     t_load = time.perf_counter() - t0
@@ -218,6 +228,7 @@ def main(argv=None):
         "epochs": est.epochs,
         "training_seconds": round(t_fit, 1),
         "peak_rss_mb": round(rss, 1),
+        "malloc": malloc,
         "load_average_after_training": round(load[0], 2),
         "train_correlation": round(train_score, 4),
         "command": "python benchmarks/train_pretrained.py " + " ".join(argv or sys.argv[1:]),

@@ -32,6 +32,7 @@ _LAZY = {
     "load_model": "calgan_sklearn.models",
     "load_pretrained": "calgan_sklearn.pretrained",
     "SpikeInferenceMixin": "calgan_sklearn.base",
+    "tune_malloc": "calgan_sklearn._malloc",
     "baselines": None,
     "datasets": None,
     "metrics": None,

@@ -17,6 +17,9 @@ import numpy as np
 
 log = logging.getLogger("calgan_sklearn")
 
+#: Subcommands that train Keras models: they call :func:`calgan_sklearn.tune_malloc`.
+TRAINING_COMMANDS = ("fit", "benchmark", "sample")
+
 
 def _quiet_tensorflow():
     """Import Keras (and TensorFlow, when it is Keras's backend) with start-up C++ logs muted.
@@ -1061,6 +1064,11 @@ def main(argv=None):
         parser.print_help()
         return 0
     warnings.showwarning = _show_warning
+    if args.command in TRAINING_COMMANDS:
+        from ._malloc import tune_malloc
+
+        if tune_malloc():
+            log.info("glibc malloc tuned for training (CALGAN_MALLOC=system leaves it alone)")
     try:
         return args.func(args)
     except (ValueError, OSError) as exc:

@@ -9,6 +9,10 @@ import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The CLI's training commands call tune_malloc(), which changes malloc for the whole
+# process; the suite runs them in-process, so it keeps glibc's defaults (test_malloc.py
+# checks tune_malloc in subprocesses of its own).
+os.environ.setdefault("CALGAN_MALLOC", "system")
 
 import numpy as np
 import pytest
