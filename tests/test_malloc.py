@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
+from calgan_sklearn._malloc import _glibc
 from calgan_sklearn.cli import TRAINING_COMMANDS
 
-GLIBC = (getattr(os, "confstr", lambda name: "")("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
-pytestmark = pytest.mark.skipif(not GLIBC, reason="tune_malloc changes glibc's malloc only")
+pytestmark = pytest.mark.skipif(_glibc() is None, reason="tune_malloc changes glibc's malloc only")
 
 # Allocates and frees a 64 MB block 20 times, as a training step does with its largest
 # tensors, and prints tune_malloc's answer and the page faults per round.
