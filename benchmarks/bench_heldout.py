@@ -55,6 +55,8 @@ from bench_inference import _parse_params  # noqa: E402
 from train_pretrained import (  # noqa: E402
     DEFAULT_DATA,
     TRAIN_EXCLUDE,
+    add_malloc_option,
+    apply_malloc,
     dataset_names,
     load_all_data,
     load_one,
@@ -264,16 +266,9 @@ def main(argv=None):
         help="score the models saved by --save-models in DIR/foldK instead of training",
     )
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument(
-        "--system-malloc",
-        action="store_true",
-        help="leave glibc's malloc at its defaults (see calgan_sklearn.tune_malloc)",
-    )
+    add_malloc_option(parser)
     args = parser.parse_args(argv)
-    from calgan_sklearn import tune_malloc
-
-    tuned = not args.system_malloc and tune_malloc()
-    print(f"malloc: {'glibc, tuned' if tuned else 'unchanged'}")
+    apply_malloc(args)
 
     all_names = [n for fold in FOLDS for n in fold]
     present = set(dataset_names(args.data))

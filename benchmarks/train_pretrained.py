@@ -161,6 +161,25 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def add_malloc_option(parser):
+    """``--system-malloc``: leave glibc's malloc alone instead of calling tune_malloc."""
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc's malloc at its defaults (see calgan_sklearn.tune_malloc)",
+    )
+
+
+def apply_malloc(args):
+    """Call :func:`calgan_sklearn.tune_malloc` unless ``--system-malloc``; print and
+    return what the process allocates with."""
+    from calgan_sklearn import tune_malloc
+
+    malloc = "glibc, tuned" if not args.system_malloc and tune_malloc() else "unchanged"
+    print(f"malloc: {malloc} (LD_PRELOAD={os.environ.get('LD_PRELOAD', '')!r})")
+    return malloc
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -173,20 +192,14 @@ def main(argv=None):
         action="store_true",
         help=f"the fast variant: distilled into {FAST_FILTERS} channels, saved in OUT/fast",
     )
-    parser.add_argument(
-        "--system-malloc",
-        action="store_true",
-        help="leave glibc's malloc at its defaults (see calgan_sklearn.tune_malloc)",
-    )
+    add_malloc_option(parser)
     args = parser.parse_args(argv)
     out = args.out / "fast" if args.fast else args.out
 
-    from calgan_sklearn import tune_malloc
     from calgan_sklearn.datasets import dataset_weights
     from calgan_sklearn.models._inference import DeepSpikeInference
 
-    malloc = "glibc, tuned" if not args.system_malloc and tune_malloc() else "unchanged"
-    print(f"malloc: {malloc} (LD_PRELOAD={os.environ.get('LD_PRELOAD', '')!r})")
+    malloc = apply_malloc(args)
     t0 = time.perf_counter()
     data = load_all_data(args.data)
     t_load = time.perf_counter() - t0

@@ -59,7 +59,7 @@ def tune_malloc() -> bool:
     Call it once, at the start of a script that trains Keras models on a CPU. It sets
     three of glibc's ``mallopt`` parameters for the whole process (there is no undo):
     no block is served by its own ``mmap``, free memory goes back to the kernel only
-    above 1 GiB at the top of a heap, and heaps grow 64 MiB at a time. Results do not
+    above 1 GiB at the top of a heap, and a heap grows by 64 MiB more than asked. Results do not
     change; only where freed memory waits for its next use.
 
     On one 2-core CPU without AVX-512 this made training the pretrained model 2.3

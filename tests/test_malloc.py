@@ -30,8 +30,13 @@ print(applied, again, (after - before) / 20)
 """
 
 
+def _clean_env():
+    """This process's environment without the suite's CALGAN_MALLOC or a preloaded allocator."""
+    return {k: v for k, v in os.environ.items() if k not in ("CALGAN_MALLOC", "LD_PRELOAD")}
+
+
 def _run(env_malloc):
-    env = {k: v for k, v in os.environ.items() if k not in ("CALGAN_MALLOC", "LD_PRELOAD")}
+    env = _clean_env()
     if env_malloc is not None:
         env["CALGAN_MALLOC"] = env_malloc
     out = subprocess.run(
@@ -54,7 +59,7 @@ def test_freed_blocks_are_reused_without_page_faults():
 
 @pytest.mark.parametrize("command", ["fit", "info"])
 def test_training_commands_tune_malloc_and_others_do_not(command, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("CALGAN_MALLOC", "LD_PRELOAD")}
+    env = _clean_env()
     # The command stops at its check of the missing input, after the tuning.
     args = ["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m")]
     out = subprocess.run(
